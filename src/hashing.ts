@@ -1,0 +1,75 @@
+/**
+ * SHA-256 in plain JavaScript, synchronous on purpose.
+ *
+ * `crypto.subtle` is missing on plain-http pages and is asynchronous everywhere else; an async hash
+ * would make events wait (and could lose them at `pagehide`). Identifiers are a few dozen bytes, so
+ * a synchronous hash costs microseconds and keeps the send path simple: no call ever waits.
+ */
+
+const K = new Int32Array(64);
+const H0 = new Int32Array(8);
+// The constants are the first 32 bits of the fractional parts of the square roots (H0) and cube
+// roots (K) of the first primes; computing them is smaller than shipping the table.
+for (let n = 2, found = 0; found < 64; n++) {
+  let prime = true;
+  for (let d = 2; d * d <= n; d++) if (n % d == 0) prime = false;
+  if (prime) {
+    if (found < 8) H0[found] = fraction(Math.sqrt(n));
+    K[found++] = fraction(Math.cbrt(n));
+  }
+}
+
+function fraction(x: number): number {
+  return (x - Math.floor(x)) * 2 ** 32;
+}
+
+const rotate = (x: number, n: number) => (x >>> n) | (x << (32 - n));
+
+/** Lower-case hex SHA-256 of the UTF-8 bytes of `text`. */
+export function sha256(text: string): string {
+  const bytes = new TextEncoder().encode(text);
+  const length = bytes.length;
+  const words = new Int32Array(((length + 8) >> 6) * 16 + 16);
+  for (let i = 0; i < length; i++) words[i >> 2] |= bytes[i] << (24 - (i & 3) * 8);
+  words[length >> 2] |= 0x80 << (24 - (length & 3) * 8);
+  words[words.length - 1] = length * 8;
+
+  const h = H0.slice();
+  const w = new Int32Array(64);
+  for (let j = 0; j < words.length; j += 16) {
+    w.set(words.subarray(j, j + 16));
+    let [a, b, c, d, e, f, g, k] = h;
+    for (let i = 0; i < 64; i++) {
+      if (i > 15) {
+        const x = w[i - 15];
+        const y = w[i - 2];
+        w[i] = w[i - 16] + (rotate(x, 7) ^ rotate(x, 18) ^ (x >>> 3)) + w[i - 7] + (rotate(y, 17) ^ rotate(y, 19) ^ (y >>> 10));
+      }
+      const t1 = k + (rotate(e, 6) ^ rotate(e, 11) ^ rotate(e, 25)) + ((e & f) ^ (~e & g)) + K[i] + w[i];
+      const t2 = (rotate(a, 2) ^ rotate(a, 13) ^ rotate(a, 22)) + ((a & b) ^ (a & c) ^ (b & c));
+      k = g;
+      g = f;
+      f = e;
+      e = (d + t1) | 0;
+      d = c;
+      c = b;
+      b = a;
+      a = (t1 + t2) | 0;
+    }
+    [a, b, c, d, e, f, g, k].forEach((v, i) => (h[i] += v));
+  }
+  return Array.from(h, (v) => (v >>> 0).toString(16).padStart(8, '0')).join('');
+}
+
+const HASHED = /^[0-9a-f]{64}$/i;
+
+/**
+ * Normalises and hashes an email or phone number the way Spotify's Conversions API expects.
+ * A value that is already a SHA-256 (64 hex) is passed through, lower-cased, never hashed twice.
+ * Returns undefined when nothing is left after normalising.
+ */
+export function hashIdentifier(field: string, value: string): string | undefined {
+  if (HASHED.test(value)) return value.toLowerCase();
+  const normal = field == 'email' ? value.toLowerCase() : value.replace(/\D/g, '').replace(/^00/, '');
+  return normal ? sha256(normal) : undefined;
+}

@@ -1,0 +1,131 @@
+/**
+ * Who is sending (SPEC §4): the device id (`__spdt`), the session id, the ad click id
+ * (`sp_click_id`) and the visitor's hashed identifiers from `alias`. Ids are created and persisted
+ * only when `resolve()` is called, which happens at send time, after consent.
+ */
+import { deleteCookie, getCookie, local, rootDomain, session, setCookie } from './storage';
+import { hexId, type Props } from './util';
+
+export interface IdentityConfig {
+  cookies: boolean;
+  cookie_domain: string;
+  cookie_days: number;
+  click_days: number;
+}
+
+export interface Ids {
+  uid?: string;
+  sid: string;
+  cid?: string;
+  alias?: Props;
+}
+
+const DEVICE = '__spdt';
+const LEGACY_DEVICE = '__pdst';
+const CLICK = 'sp_click_id';
+const ALIAS = '__spdt_alias';
+const ALIAS_FIELDS = ['hashed_email', 'hashed_phone_number', 'id', 'partner_user_id', 'click_id'];
+const HEX32 = /^[0-9a-f]{32}$/;
+const DAY = 86400;
+
+/** The click id in a URL: Spotify's `spclid` wins over `sp_click_id`. */
+export function clickIdFrom(url: string): string | undefined {
+  try {
+    const params = new URL(url).searchParams;
+    return params.get('spclid') || params.get('sp_click_id') || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The click id as stored in its cookie: URL-encoded, at most 256 characters, no broken escape. */
+export const encodeClickId = (id: string): string => encodeURIComponent(id).slice(0, 256).replace(/%.?$/, '');
+
+function decode(value: string | undefined): string | undefined {
+  try {
+    return value ? decodeURIComponent(value) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Only the alias fields, as strings: stored JSON is never trusted to carry anything else. */
+function aliasFields(source: unknown): Props {
+  const picked: Props = {};
+  if (source && typeof source == 'object')
+    for (const name of ALIAS_FIELDS) {
+      const v = (source as Props)[name];
+      if (typeof v == 'string') picked[name] = v;
+    }
+  return picked;
+}
+
+export function createIdentity(config: IdentityConfig) {
+  let uid: string | undefined;
+  let sid: string | undefined;
+  let cid: string | undefined;
+  let alias: Props = {};
+  let loaded = false; // stored ids read (and `__spdt` renewed) on this page
+  let unsaved = { cid: false, alias: false };
+
+  function load() {
+    loaded = true;
+    const stored = getCookie(DEVICE) || '';
+    const legacy = (getCookie(LEGACY_DEVICE) || '').toLowerCase();
+    uid = uid || (HEX32.test(stored) ? stored : HEX32.test(legacy) ? legacy : hexId());
+    if (!cid) cid = decode(getCookie(CLICK));
+    try {
+      alias = { ...aliasFields(JSON.parse(local.get(ALIAS) || '{}')), ...alias };
+    } catch {
+      /* a corrupt entry is replaced below */
+    }
+    const storedSession = session.get(DEVICE) || '';
+    sid = sid || (HEX32.test(storedSession) ? storedSession : hexId());
+    session.set(DEVICE, sid);
+    // Renewed on every page load: the lifetime counts from the last visit.
+    setCookie(DEVICE, uid, config.cookie_days * DAY, domain());
+  }
+
+  const domain = () => config.cookie_domain || rootDomain();
+
+  return {
+    /** Remembers a click id found in `url`; a new one replaces the old. */
+    captureClick(url: string): void {
+      const id = clickIdFrom(url);
+      if (id) {
+        cid = decode(encodeClickId(id));
+        unsaved.cid = true;
+      }
+    },
+
+    /** Merges the alias fields of an `alias` call into what is known of the visitor. */
+    mergeAlias(body: Props): void {
+      Object.assign(alias, aliasFields(body));
+      unsaved.alias = true;
+    },
+
+    /** The ids to send, created and persisted on first use. Only called once sending is allowed. */
+    resolve(): Ids {
+      if (!config.cookies) return { sid: (sid = sid || hexId()), cid, alias: Object.keys(alias).length ? alias : undefined };
+      if (!loaded) load();
+      if (unsaved.cid && cid) setCookie(CLICK, encodeClickId(cid), config.click_days * DAY, domain());
+      if (unsaved.alias) local.set(ALIAS, JSON.stringify(alias));
+      unsaved = { cid: false, alias: false };
+      return { uid, sid: sid!, cid, alias: Object.keys(alias).length ? alias : undefined };
+    },
+
+    /** Consent denied: every id is forgotten and deleted wherever the pixel may have stored it. */
+    forget(): void {
+      uid = sid = cid = undefined;
+      alias = {};
+      loaded = false;
+      unsaved = { cid: false, alias: false };
+      deleteCookie(DEVICE);
+      deleteCookie(CLICK);
+      local.remove(ALIAS);
+      session.remove(DEVICE);
+    },
+  };
+}
+
+export type Identity = ReturnType<typeof createIdentity>;

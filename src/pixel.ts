@@ -1,0 +1,176 @@
+/**
+ * The pixel: commands (SPEC §2), configuration (§3), the rules that hold events until a key and
+ * consent allow them, and the wiring of identity, transport and route changes. Shared by the
+ * `ping.min.js` tag and the npm entry.
+ */
+import { createConsent, isConsentState } from './consent';
+import { createIdentity } from './identity';
+import { watchRoutes } from './spa';
+import { createTransport, type OutEvent, type Sent } from './transport';
+import { eventId, isEventCommand, validate, type Warn } from './validate';
+import { has, read, safely, uuid, type Props } from './util';
+
+export type EventType = 'send' | 'warn';
+export type Listener = (data: any) => void;
+
+export interface Core {
+  /** Runs one command; `time` and `url` are those of a call queued before the tag loaded. */
+  call(command: unknown, props?: unknown, options?: unknown, time?: number, url?: string): void;
+  on(type: EventType, fn: Listener): void;
+  off(type: EventType, fn: Listener): void;
+  /** Reads the click id from a URL the visitor landed on or moved to. */
+  capture(url: string): void;
+}
+
+/** A tracked event that may still lack its key (held until a `conf` sets one). */
+type Held = Omit<OutEvent, 'key'> & { key?: string };
+
+const MAX_HELD = 100;
+const VIEW_WINDOW = 1000;
+
+/** Option name → 'string' | 'boolean' | [min, max] days. */
+const OPTIONS: Record<string, string | [number, number]> = {
+  key: 'string',
+  endpoint: 'string',
+  cookie_domain: 'string',
+  cookies: 'boolean',
+  spa: 'boolean',
+  debug: 'boolean',
+  cookie_days: [1, 400],
+  click_days: [1, 30],
+};
+
+export function createCore(defaultEndpoint: string): Core {
+  const config = {
+    endpoint: defaultEndpoint,
+    cookies: true,
+    cookie_domain: '',
+    cookie_days: 365,
+    click_days: 30,
+    spa: true,
+    debug: /[?&]spdt_debug=1(&|$)/.test(location.search),
+  };
+  let key: string | undefined;
+  let held: Held[] = [];
+  let lastView: { key?: string; url: string; time: number } | undefined;
+  const consent = createConsent();
+  const identity = createIdentity(config);
+  const listeners: Record<EventType, Listener[]> = { send: [], warn: [] };
+
+  const emit = (type: EventType, data: unknown) => listeners[type].slice().forEach((fn) => safely(() => fn(data)));
+  const log = (...args: unknown[]) => config.debug && console.log('[spdt]', ...args);
+  const warner = (command: string): Warn => (field, reason) => {
+    const message = `[spdt] ${command} ${field}: ${reason}`;
+    console.warn(message);
+    emit('warn', message);
+  };
+
+  const granted = () => consent.get() == 'granted';
+  const transport = createTransport({
+    endpoint: () => config.endpoint,
+    header: (pid) => ({
+      pid,
+      ...identity.resolve(),
+      opt_out_targeting: (navigator as { globalPrivacyControl?: boolean }).globalPrivacyControl === true || undefined,
+    }),
+    canSend: granted,
+    canPersist: () => granted() && config.cookies,
+    sent(info: Sent) {
+      log('send', info);
+      emit('send', info);
+    },
+  });
+
+  /** Moves held events to the transport once consent and a key allow it. */
+  function release() {
+    if (!granted()) return;
+    held = held.filter((e) => {
+      e.key = e.key || key;
+      if (e.key) transport.add(e as OutEvent);
+      return !e.key;
+    });
+    transport.resume();
+  }
+
+  function configure(options: unknown) {
+    const warn = warner('conf');
+    let names: string[] = [];
+    try {
+      names = Object.keys(options as object);
+    } catch {
+      return warn('options', 'not an object');
+    }
+    for (const name of names) {
+      const v = read(options, name);
+      const type = has(OPTIONS, name) ? OPTIONS[name] : name == 'consent' ? 'consent' : '';
+      if (v === undefined) continue;
+      if (type == 'consent') setConsent(v, false);
+      else if (Array.isArray(type)) {
+        if (typeof v == 'number' && v >= type[0] && v <= type[1]) (config as Props)[name] = v;
+        else warn(name, `not a number of days from ${type[0]} to ${type[1]}, ignored`);
+      } else if (!type) warn(name, 'unknown option, ignored');
+      else if (typeof v != type || (type == 'string' && !(v as string).trim())) warn(name, `not a ${type}, ignored`);
+      else if (name == 'key') key = (v as string).trim();
+      else (config as Props)[name] = name == 'endpoint' ? (v as string).replace(/\/+$/, '') : v;
+    }
+    release();
+  }
+
+  function setConsent(state: unknown, fromCommand: boolean) {
+    if (!isConsentState(state)) return warner('consent')('state', "not 'granted', 'pending' or 'denied', ignored");
+    if (!consent.set(state, fromCommand)) return;
+    if (state == 'denied') {
+      held = [];
+      transport.clear();
+      identity.forget();
+    }
+    release();
+  }
+
+  function track(command: string, props: unknown, options: unknown, time: number, url: string) {
+    if (consent.get() == 'denied') return log(command, 'dropped: consent denied');
+    const warn = warner(command);
+    const optionKey = read(options, 'key');
+    const eventKey = typeof optionKey == 'string' && optionKey ? optionKey : key;
+    const body: Props = { url };
+    if (document.referrer) body.referrer = document.referrer;
+    const { free } = validate(command, props, body, warn);
+    if (command == 'custom' && !body.event_name) return warn('event_name', 'missing, event not sent');
+    if (command == 'view') {
+      if (lastView && lastView.key == eventKey && lastView.url == url && time - lastView.time < VIEW_WINDOW)
+        return log('view dropped: same page within 1 s');
+      lastView = { key: eventKey, url, time };
+    }
+    if (command == 'alias') identity.mergeAlias(body);
+    const event_id = eventId(read(props, 'event_id'), warn) || uuid();
+    if (held.push({ key: eventKey, action: command, event_id, time, body, free }) > MAX_HELD) held.shift();
+    release();
+  }
+
+  const core: Core = {
+    call(command, props, options, time = Date.now(), url) {
+      safely(() => {
+        const name = String(command);
+        log(name, props, options);
+        if (url) identity.captureClick(url);
+        if (name == 'conf') configure(props);
+        else if (name == 'consent') setConsent(props, true);
+        else if (isEventCommand(name)) track(name, props, options, time, url || location.href);
+        else warner(name)('command', 'unknown command, nothing sent');
+      });
+    },
+    on(type, fn) {
+      if (has(listeners, type) && typeof fn == 'function') listeners[type].push(fn);
+    },
+    off(type, fn) {
+      if (has(listeners, type)) listeners[type] = listeners[type].filter((f) => f !== fn);
+    },
+    capture: (url) => identity.captureClick(url),
+  };
+
+  watchRoutes(() => {
+    identity.captureClick(location.href);
+    if (config.spa) core.call('view');
+  });
+  return core;
+}

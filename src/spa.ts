@@ -1,0 +1,29 @@
+/**
+ * Route changes in single-page apps (SPEC §3 `spa`): the History API, back/forward, and pages
+ * restored from the back/forward cache. A change of hash alone is not a route change.
+ */
+import { safely } from './util';
+
+const route = () => location.pathname + location.search;
+
+export function watchRoutes(onChange: () => void): void {
+  let last = route();
+  const check = () =>
+    safely(() => {
+      if (route() != last) {
+        last = route();
+        onChange();
+      }
+    });
+  for (const name of ['pushState', 'replaceState'] as const)
+    safely(() => {
+      const original = history[name];
+      history[name] = function (this: History, ...args: Parameters<History['pushState']>) {
+        const result = original.apply(this, args);
+        check();
+        return result;
+      };
+    });
+  addEventListener('popstate', check);
+  addEventListener('pageshow', (e) => e.persisted && safely(onChange));
+}

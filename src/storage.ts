@@ -1,0 +1,101 @@
+/**
+ * Every read and write of cookies and Web Storage goes through here. Storage that throws (private
+ * modes, quota, blocked cookies) degrades to page memory, silently.
+ */
+
+const memory: Record<string, string> = Object.create(null);
+
+export interface Store {
+  get(key: string): string | null;
+  set(key: string, value: string): void;
+  remove(key: string): void;
+}
+
+function webStorage(kind: 'localStorage' | 'sessionStorage'): Store {
+  const area = () => window[kind];
+  return {
+    get(key) {
+      try {
+        return area().getItem(key) ?? memory[kind + key] ?? null;
+      } catch {
+        return memory[kind + key] ?? null;
+      }
+    },
+    set(key, value) {
+      try {
+        area().setItem(key, value);
+        delete memory[kind + key];
+      } catch {
+        memory[kind + key] = value;
+      }
+    },
+    remove(key) {
+      delete memory[kind + key];
+      try {
+        area().removeItem(key);
+      } catch {
+        /* nothing to delete where nothing could be written */
+      }
+    },
+  };
+}
+
+export const local = webStorage('localStorage');
+export const session = webStorage('sessionStorage');
+
+export function getCookie(name: string): string | undefined {
+  try {
+    const match = document.cookie.match('(?:^|; )' + name + '=([^;]*)');
+    return match ? match[1] : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Writes (or, with `maxAge` 0, deletes) a first-party cookie; `domain` '' means host-only. */
+export function setCookie(name: string, value: string, maxAge: number, domain: string): void {
+  try {
+    document.cookie =
+      name + '=' + value + '; path=/; max-age=' + maxAge + (domain ? '; domain=' + domain : '') +
+      '; SameSite=Lax' + (location.protocol == 'https:' ? '; Secure' : '');
+  } catch {
+    /* cookies blocked: the caller keeps its value in memory */
+  }
+}
+
+/** Every domain a cookie could have been set at for this host, widest first: `shop.example.com` → `example.com`, `shop.example.com`. */
+function domainLevels(): string[] {
+  const host = location.hostname;
+  // Hosts without a dot (localhost) and IP addresses take host-only cookies.
+  if (!/\./.test(host) || /^[\d.]+$|:/.test(host)) return [];
+  const labels = host.split('.');
+  return labels.slice(1).map((_, i) => labels.slice(-i - 2).join('.'));
+}
+
+const PROBE = '__spdt_probe';
+let discovered: string | undefined;
+
+/**
+ * The widest domain that accepts a cookie. Browsers refuse public suffixes (`co.uk`), so writing a
+ * probe from the top down and keeping the first that reads back finds the site's own root domain.
+ * The probe is deleted at once; the result is cached for the page.
+ */
+export function rootDomain(): string {
+  if (discovered == null) {
+    discovered = '';
+    for (const domain of domainLevels()) {
+      setCookie(PROBE, '1', 60, domain);
+      if (getCookie(PROBE)) {
+        setCookie(PROBE, '', 0, domain);
+        discovered = domain;
+        break;
+      }
+    }
+  }
+  return discovered;
+}
+
+/** Deletes a cookie at every level it could have been written at, and host-only. */
+export function deleteCookie(name: string): void {
+  for (const domain of domainLevels().concat('')) setCookie(name, '', 0, domain);
+}

@@ -1,0 +1,244 @@
+/**
+ * Getting events to the collector (SPEC §6): batching into requests of at most 64 KiB, sendBeacon
+ * with the image fallback, and the outbox that keeps what the browser did not take.
+ */
+import { local } from './storage';
+import { safely, type Props } from './util';
+
+export interface OutEvent {
+  key: string;
+  action: string;
+  event_id: string;
+  time: number;
+  body: Props;
+  /** Names of the free props in `body`: the first thing dropped when the event is too large. */
+  free?: string[];
+}
+
+export interface Sent {
+  transport: 'beacon' | 'image';
+  url: string;
+  body?: string;
+}
+
+export interface Request {
+  body: string;
+  events: OutEvent[];
+}
+
+export const MAX_BODY = 65536;
+const MAX_URL = 8000;
+const MAX_OUTBOX = 500;
+const OUTBOX = '__spdt_outbox';
+
+export const byteLength = (s: string): number => (/[^\x00-\x7f]/.test(s) ? new Blob([s]).size : s.length);
+
+const eventJson = (e: OutEvent, body = e.body) =>
+  JSON.stringify({ action: e.action, event_id: e.event_id, time: e.time, body });
+
+/**
+ * Renders an event, and when the result does not fit, renders it again without its free props,
+ * then without its line items, then with url and referrer shortened, marking it `trunc: 1`.
+ */
+export function shrink(e: OutEvent, render: (body: Props) => string, fits: (rendered: string) => boolean): string {
+  let rendered = render(e.body);
+  if (fits(rendered)) return rendered;
+  const body: Props = { ...e.body, trunc: 1 };
+  const steps = [
+    () => e.free?.forEach((name) => delete body[name]),
+    () => delete body.line_items,
+    () => ['url', 'referrer'].forEach((name) => body[name] && (body[name] = (body[name] as string).slice(0, 1024))),
+  ];
+  for (const step of steps) {
+    step();
+    rendered = render(body);
+    if (fits(rendered)) break;
+  }
+  return rendered;
+}
+
+/**
+ * Packs events into request bodies of at most 64 KiB: one batch item per key, events in call
+ * order within a key, as few requests as fit.
+ */
+export function pack(events: OutEvent[], header: (key: string) => Props, sentAt: number): Request[] {
+  const open = '{"v":1,"sent_at":' + sentAt + ',"batch":[';
+  const base = open.length + 2; // and the closing "]}"
+  const byKey = new Map<string, OutEvent[]>();
+  for (const e of events) {
+    const list = byKey.get(e.key);
+    list ? list.push(e) : byKey.set(e.key, [e]);
+  }
+
+  const requests: Request[] = [];
+  let items: string[] = []; // finished batch items of the request being built
+  let size = base;
+  let taken: OutEvent[] = [];
+  const finishRequest = () => {
+    if (taken.length) requests.push({ body: open + items.join(',') + ']}', events: taken });
+    items = [];
+    size = base;
+    taken = [];
+  };
+
+  byKey.forEach((list, key) => {
+    const head = JSON.stringify(header(key)).slice(0, -1) + ',"events":[';
+    const headSize = byteLength(head) + 2;
+    let item: string[] = [];
+    const finishItem = () => {
+      if (item.length) items.push(head + item.join(',') + ']}');
+      item = [];
+    };
+    for (const e of list) {
+      const json = shrink(e, (body) => eventJson(e, body), (j) => base + headSize + byteLength(j) <= MAX_BODY);
+      const bytes = byteLength(json);
+      let cost = item.length ? bytes + 1 : bytes + headSize + (items.length ? 1 : 0);
+      if (size + cost > MAX_BODY) {
+        finishItem();
+        finishRequest();
+        cost = bytes + headSize;
+      }
+      item.push(json);
+      taken.push(e);
+      size += cost;
+    }
+    finishItem();
+  });
+  finishRequest();
+  return requests;
+}
+
+/** The image-request form of one event (for browsers without sendBeacon), under 8,000 characters. */
+export function imageUrl(endpoint: string, header: Props, e: OutEvent): string {
+  const render = (body: Props) => {
+    const { url, referrer, ...props } = body;
+    const params: [string, unknown][] = [
+      ['key', header.pid], ['a', e.action], ['eid', e.event_id], ['t', e.time],
+      ['uid', header.uid], ['sid', header.sid], ['cid', header.cid], ['url', url], ['ref', referrer],
+      ['alias', header.alias && JSON.stringify(header.alias)], ['opt_out_targeting', header.opt_out_targeting && 1],
+    ];
+    for (const name in props) params.push([name, typeof props[name] == 'object' ? JSON.stringify(props[name]) : props[name]]);
+    return endpoint + '/v1/img?' + params
+      .filter((p) => p[1] != null)
+      .map(([name, v]) => name + '=' + encodeURIComponent(v as string))
+      .join('&');
+  };
+  // Known fields of many non-Latin characters can still be too long: cut, never mid-escape.
+  return shrink(e, render, (u) => u.length < MAX_URL).slice(0, MAX_URL - 1).replace(/%.?$/, '');
+}
+
+export interface TransportDeps {
+  endpoint(): string;
+  /** The batch item fields for a key (resolves and persists ids). */
+  header(key: string): Props;
+  /** May anything be sent (consent granted)? */
+  canSend(): boolean;
+  /** May the outbox live in localStorage (consent granted and cookies on)? */
+  canPersist(): boolean;
+  sent(info: Sent): void;
+}
+
+export function createTransport(deps: TransportDeps) {
+  let outbox: OutEvent[] = [];
+  let timer: ReturnType<typeof setTimeout> | 0 = 0;
+  let retryDelay = 0;
+
+  const schedule = (delay: number) => {
+    timer = timer || setTimeout(() => {
+      timer = 0;
+      safely(flush);
+    }, delay);
+  };
+
+  /** Events persisted by an earlier page, another tab, or this page while it was hidden. */
+  function stored(): OutEvent[] {
+    try {
+      const list = JSON.parse(local.get(OUTBOX) || '[]');
+      return Array.isArray(list) ? list.filter((e) => e && typeof e.key == 'string' && e.body && typeof e.body == 'object') : [];
+    } catch {
+      return [];
+    }
+  }
+
+  /** Takes the persisted events into this page's outbox; removing them is the claim. */
+  function claim() {
+    if (!deps.canPersist()) return;
+    const list = stored();
+    if (list.length) {
+      local.remove(OUTBOX);
+      outbox = list.concat(outbox);
+    }
+  }
+
+  /** Hands the outbox to localStorage, for the next page (or tab) to send. */
+  function persist() {
+    if (!outbox.length || !deps.canPersist()) return;
+    local.set(OUTBOX, JSON.stringify(stored().concat(outbox).slice(-MAX_OUTBOX)));
+    outbox = [];
+  }
+
+  function flush() {
+    if (!deps.canSend()) return;
+    claim();
+    if (!outbox.length) return;
+    if (navigator.onLine === false) return persist();
+    const endpoint = deps.endpoint();
+    if (typeof navigator.sendBeacon != 'function') {
+      for (const e of outbox) {
+        const url = imageUrl(endpoint, deps.header(e.key), e);
+        new Image().src = url;
+        deps.sent({ transport: 'image', url });
+      }
+      outbox = [];
+      return;
+    }
+    const url = endpoint + '/v1/ingest';
+    const handedOver = new Set<OutEvent>();
+    for (const request of pack(outbox, deps.header, Date.now())) {
+      let accepted = false;
+      try {
+        accepted = navigator.sendBeacon(url, request.body);
+      } catch {
+        /* treated like a refusal: the events stay */
+      }
+      // false: the browser's keepalive quota is full. Never fall back to images here: wait for it.
+      if (!accepted) break;
+      request.events.forEach((e) => handedOver.add(e));
+      deps.sent({ transport: 'beacon', url, body: request.body });
+    }
+    outbox = outbox.filter((e) => !handedOver.has(e));
+    retryDelay = outbox.length ? Math.min(retryDelay * 2 || 100, 5000) : 0;
+    if (retryDelay) schedule(retryDelay);
+  }
+
+  /** The page is being hidden or left: send what we can now, persist the rest. */
+  function leave() {
+    flush();
+    persist();
+  }
+
+  const onLeave = () => safely(leave);
+  addEventListener('pagehide', onLeave);
+  addEventListener('visibilitychange', () => (document.visibilityState == 'hidden' ? onLeave() : schedule(0)));
+  addEventListener('pageshow', () => schedule(0));
+  addEventListener('online', () => {
+    // Two tabs coming back online at once must not both claim the same persisted events.
+    const locks = navigator.locks;
+    if (locks) locks.request(OUTBOX, () => safely(flush)).catch(() => {});
+    else safely(flush);
+  });
+
+  return {
+    add(e: OutEvent): void {
+      if (outbox.push(e) > MAX_OUTBOX) outbox.shift();
+      schedule(0);
+    },
+    /** Consent denied: nothing queued may go out, nothing persisted may stay. */
+    clear(): void {
+      outbox = [];
+      local.remove(OUTBOX);
+    },
+    /** Starts sending whatever earlier pages left persisted. */
+    resume: () => schedule(0),
+  };
+}

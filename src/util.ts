@@ -1,0 +1,35 @@
+/** Small helpers shared by every module. Nothing here touches the page. */
+
+export type Props = Record<string, unknown>;
+
+/** 32 lower-case hex characters: a UUID v4 without its dashes. */
+export function hexId(): string {
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  b[6] = (b[6] & 15) | 64;
+  b[8] = (b[8] & 63) | 128;
+  return Array.from(b, (x) => (x | 256).toString(16).slice(1)).join('');
+}
+
+/** A UUID v4 in its usual 8-4-4-4-12 form (the `event_id` a Conversions API send dedupes on). */
+export const uuid = (): string => hexId().replace(/(.{8})(.{4})(.{4})(.{4})/, '$1-$2-$3-$4-');
+
+/** Own-property test that `__proto__`, `constructor` and friends cannot fool. */
+export const has = (o: object, k: string): boolean => Object.prototype.hasOwnProperty.call(o, k);
+
+/** Reads `o[k]`, swallowing throwing getters and proxy traps. */
+export function read(o: any, k: string): unknown {
+  try {
+    return o[k];
+  } catch {
+    return undefined;
+  }
+}
+
+/** Runs `fn`, never letting it throw into the caller (the host page). */
+export function safely(fn: () => void): void {
+  try {
+    fn();
+  } catch {
+    /* a tag must never break its page */
+  }
+}

@@ -1,0 +1,153 @@
+/**
+ * Validation and normalisation of a command's props (SPEC §2). Pure: it reads the props, returns a
+ * clean body and reports each dropped or changed field through `warn`. Nothing here can throw on
+ * hostile input (throwing getters, proxies, cycles, symbols, huge strings).
+ */
+import { hashIdentifier } from './hashing';
+import { has, read, type Props } from './util';
+
+export type Warn = (field: string, reason: string) => undefined;
+
+const PRODUCT = ' product_id product_name product_type product_vendor variant_id variant_name';
+const MONEY = 'value currency';
+
+/** The named props of each command; anything else is a free prop. */
+const COMMANDS: Record<string, string> = {
+  view: '',
+  product: MONEY + PRODUCT,
+  addtocart: MONEY + PRODUCT + ' quantity',
+  checkout: MONEY + ' discount_code quantity line_items',
+  purchase: MONEY + ' discount_code order_id is_new_customer quantity line_items' + PRODUCT,
+  lead: MONEY + ' type category',
+  signup: 'sign_up_method',
+  custom: MONEY + ' event_name',
+  alias: 'id partner_user_id click_id',
+};
+for (let i = 1; i < 6; i++) COMMANDS['custom_event_' + i] = MONEY;
+
+const LINE_ITEM = (PRODUCT + ' value quantity').split(' ').slice(1);
+const MAX_STRING = 256;
+const MAX_ITEMS = 100;
+const MAX_FREE = 100;
+/** Free-prop names that would pollute a prototype or collide with what the tag itself sends. */
+const RESERVED = /^(__proto__|constructor|prototype|url|referrer|trunc|hashed_.*)$/;
+const FREE_NAME = /^[A-Za-z_]\w{0,63}$/;
+
+export const isEventCommand = (command: string): boolean => has(COMMANDS, command);
+
+/** `'79.99'` → 79.99; anything else is returned as it is, for the caller to judge. */
+const numeric = (v: unknown) => (typeof v == 'string' && /^\s*(\d+\.?\d*|\.\d+)\s*$/.test(v) ? +v : v);
+
+/** A trimmed string of at most 256 characters, or undefined (dropped). */
+export function text(field: string, v: unknown, warn: Warn): string | undefined {
+  if (typeof v == 'number' && isFinite(v)) v = '' + v;
+  if (typeof v != 'string') return warn(field, 'not a string, dropped');
+  v = v.trim();
+  if ((v as string).length > MAX_STRING) {
+    warn(field, 'longer than 256 characters, truncated');
+    v = (v as string).slice(0, MAX_STRING);
+  }
+  return (v as string) || undefined;
+}
+
+/** Validates one named field; returns the clean value or undefined (dropped). */
+function field(name: string, v: unknown, warn: Warn): unknown {
+  switch (name) {
+    case 'value':
+      v = numeric(v);
+      return typeof v == 'number' && v >= 0 && v < Infinity ? v : warn(name, 'not a number ≥ 0, dropped');
+    case 'quantity':
+      v = numeric(v);
+      return Number.isInteger(v) && (v as number) >= 0 ? v : warn(name, 'not an integer ≥ 0, dropped');
+    case 'currency':
+      return typeof v == 'string' && /^\s*[a-z]{3}\s*$/i.test(v)
+        ? v.trim().toUpperCase()
+        : warn(name, 'not a 3-letter currency code, dropped');
+    case 'is_new_customer':
+      return v === true || v === 'true' ? true : v === false || v === 'false' ? false : warn(name, 'not a boolean, dropped');
+    case 'line_items':
+      return lineItems(v, warn);
+  }
+  return text(name, v, warn);
+}
+
+function lineItems(v: unknown, warn: Warn): Props[] | undefined {
+  if (!Array.isArray(v)) return warn('line_items', 'not an array, dropped');
+  if (v.length > MAX_ITEMS) warn('line_items', 'more than 100 entries, the rest dropped');
+  const items: Props[] = [];
+  v.slice(0, MAX_ITEMS).forEach((entry, i) => {
+    if (!entry || typeof entry != 'object') return warn(`line_items[${i}]`, 'not an object, dropped');
+    const item: Props = {};
+    for (const name of LINE_ITEM) {
+      const raw = read(entry, name);
+      const clean = raw == null ? raw : field(name, raw, (f, reason) => warn(`line_items[${i}].${f}`, reason));
+      if (clean != null) item[name] = clean;
+    }
+    items.push(item);
+  });
+  return items;
+}
+
+/** A free prop: a safe name and a string, number or boolean value. */
+function free(name: string, v: unknown, warn: Warn): unknown {
+  if (RESERVED.test(name)) return warn(name, 'reserved name, dropped');
+  if (!FREE_NAME.test(name)) return warn(name.slice(0, 64), 'invalid prop name, dropped');
+  if (typeof v == 'boolean' || (typeof v == 'number' && isFinite(v))) return v;
+  return typeof v == 'string' ? text(name, v, warn) : warn(name, 'not a string, number or boolean, dropped');
+}
+
+export interface Validated {
+  body: Props;
+  /** Names of the free props in `body`: the first thing dropped when an event is too large. */
+  free: string[];
+}
+
+/**
+ * Validates `props` for `command` into `body` (which may already hold `url` and `referrer`).
+ * `email` and `phone_number` are never kept raw: they become `hashed_email` / `hashed_phone_number`.
+ */
+export function validate(command: string, props: unknown, body: Props, warn: Warn): Validated {
+  const named = COMMANDS[command].split(' ');
+  const freeNames: string[] = [];
+  let tooMany = false;
+  let keys: string[] = [];
+  if (props != null) {
+    if (typeof props == 'object') {
+      try {
+        keys = Object.keys(props);
+      } catch {
+        warn('props', 'could not be read, dropped');
+      }
+    } else warn('props', 'not an object, dropped');
+  }
+  for (const name of keys) {
+    if (name == 'event_id') continue;
+    const raw = read(props, name);
+    if (raw == null) continue;
+    let clean: unknown;
+    if (name == 'email' || name == 'phone_number') {
+      const plain = text(name, raw, warn);
+      if (plain) clean = hashIdentifier(name, plain);
+      if (clean) body['hashed_' + name] = clean;
+      continue;
+    }
+    if (named.indexOf(name) >= 0) clean = field(name, raw, warn);
+    else if (freeNames.length < MAX_FREE) {
+      clean = free(name, raw, warn);
+      if (clean != null) freeNames.push(name);
+    } else if (!tooMany) {
+      tooMany = true;
+      warn('props', 'more than 100 free props, the rest dropped');
+    }
+    if (clean != null) body[name] = clean;
+  }
+  if (body.value != null && !body.currency) warn('currency', 'missing: a value needs a currency');
+  return { body, free: freeNames };
+}
+
+/** A caller-supplied `event_id`: a non-empty string of at most 128 characters. */
+export function eventId(v: unknown, warn: Warn): string | undefined {
+  if (v == null) return;
+  if (typeof v == 'string' && v && v.length <= 128) return v;
+  warn('event_id', 'not a string of 1–128 characters, a new one was generated');
+}
