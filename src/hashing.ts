@@ -30,35 +30,28 @@ export function sha256(text: string): string {
   const bytes = new TextEncoder().encode(text);
   const length = bytes.length;
   const words = new Int32Array(((length + 8) >> 6) * 16 + 16);
-  for (let i = 0; i < length; i++) words[i >> 2] |= bytes[i] << (24 - (i & 3) * 8);
-  words[length >> 2] |= 0x80 << (24 - (length & 3) * 8);
+  bytes.forEach((byte, i) => (words[i >> 2] |= byte << (24 - (i % 4) * 8)));
+  words[length >> 2] |= 0x80 << (24 - (length % 4) * 8);
   words[words.length - 1] = length * 8;
 
-  const h = H0.slice();
-  const w = new Int32Array(64);
+  let hash = H0;
   for (let j = 0; j < words.length; j += 16) {
-    w.set(words.subarray(j, j + 16));
-    let [a, b, c, d, e, f, g, k] = h;
+    const w = Array.from(words.subarray(j, j + 16));
+    let s = Array.from(hash);
     for (let i = 0; i < 64; i++) {
       if (i > 15) {
         const x = w[i - 15];
         const y = w[i - 2];
-        w[i] = w[i - 16] + (rotate(x, 7) ^ rotate(x, 18) ^ (x >>> 3)) + w[i - 7] + (rotate(y, 17) ^ rotate(y, 19) ^ (y >>> 10));
+        w[i] = (w[i - 16] + (rotate(x, 7) ^ rotate(x, 18) ^ (x >>> 3)) + w[i - 7] + (rotate(y, 17) ^ rotate(y, 19) ^ (y >>> 10))) | 0;
       }
-      const t1 = k + (rotate(e, 6) ^ rotate(e, 11) ^ rotate(e, 25)) + ((e & f) ^ (~e & g)) + K[i] + w[i];
+      const [a, b, c, d, e, f, g, h] = s;
+      const t1 = h + (rotate(e, 6) ^ rotate(e, 11) ^ rotate(e, 25)) + ((e & f) ^ (~e & g)) + K[i] + w[i];
       const t2 = (rotate(a, 2) ^ rotate(a, 13) ^ rotate(a, 22)) + ((a & b) ^ (a & c) ^ (b & c));
-      k = g;
-      g = f;
-      f = e;
-      e = (d + t1) | 0;
-      d = c;
-      c = b;
-      b = a;
-      a = (t1 + t2) | 0;
+      s = [(t1 + t2) | 0, a, b, c, (d + t1) | 0, e, f, g];
     }
-    [a, b, c, d, e, f, g, k].forEach((v, i) => (h[i] += v));
+    hash = hash.map((v, i) => v + s[i]);
   }
-  return Array.from(h, (v) => (v >>> 0).toString(16).padStart(8, '0')).join('');
+  return Array.from(hash, (v) => (v >>> 0).toString(16).padStart(8, '0')).join('');
 }
 
 const HASHED = /^[0-9a-f]{64}$/i;

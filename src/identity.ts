@@ -4,7 +4,7 @@
  * only when `resolve()` is called, which happens at send time, after consent.
  */
 import { deleteCookie, getCookie, local, rootDomain, session, setCookie } from './storage';
-import { hexId, type Props } from './util';
+import { hexId, parseJson, type Props } from './util';
 
 export interface IdentityConfig {
   cookies: boolean;
@@ -65,27 +65,9 @@ export function createIdentity(config: IdentityConfig) {
   let sid: string | undefined;
   let cid: string | undefined;
   let alias: Props = {};
-  let loaded = false; // stored ids read (and `__spdt` renewed) on this page
-  let unsaved = { cid: false, alias: false };
-
-  function load() {
-    loaded = true;
-    const stored = getCookie(DEVICE) || '';
-    const legacy = (getCookie(LEGACY_DEVICE) || '').toLowerCase();
-    uid = uid || (HEX32.test(stored) ? stored : HEX32.test(legacy) ? legacy : hexId());
-    if (!cid) cid = decode(getCookie(CLICK));
-    try {
-      alias = { ...aliasFields(JSON.parse(local.get(ALIAS) || '{}')), ...alias };
-    } catch {
-      /* a corrupt entry is replaced below */
-    }
-    const storedSession = session.get(DEVICE) || '';
-    sid = sid || (HEX32.test(storedSession) ? storedSession : hexId());
-    session.set(DEVICE, sid);
-    // Renewed on every page load: the lifetime counts from the last visit.
-    setCookie(DEVICE, uid, config.cookie_days * DAY, domain());
-  }
-
+  let loaded = false; // stored ids read, and `__spdt` renewed, on this page
+  let saveClick = false;
+  let saveAlias = false;
   const domain = () => config.cookie_domain || rootDomain();
 
   return {
@@ -94,32 +76,43 @@ export function createIdentity(config: IdentityConfig) {
       const id = clickIdFrom(url);
       if (id) {
         cid = decode(encodeClickId(id));
-        unsaved.cid = true;
+        saveClick = true;
       }
     },
 
     /** Merges the alias fields of an `alias` call into what is known of the visitor. */
     mergeAlias(body: Props): void {
       Object.assign(alias, aliasFields(body));
-      unsaved.alias = true;
+      saveAlias = true;
     },
 
     /** The ids to send, created and persisted on first use. Only called once sending is allowed. */
     resolve(): Ids {
-      if (!config.cookies) return { sid: (sid = sid || hexId()), cid, alias: Object.keys(alias).length ? alias : undefined };
-      if (!loaded) load();
-      if (unsaved.cid && cid) setCookie(CLICK, encodeClickId(cid), config.click_days * DAY, domain());
-      if (unsaved.alias) local.set(ALIAS, JSON.stringify(alias));
-      unsaved = { cid: false, alias: false };
-      return { uid, sid: sid!, cid, alias: Object.keys(alias).length ? alias : undefined };
+      if (!config.cookies) sid = sid || hexId();
+      else {
+        if (!loaded) {
+          loaded = true;
+          const device = getCookie(DEVICE) || (getCookie(LEGACY_DEVICE) || '').toLowerCase();
+          uid = HEX32.test(device) ? device : hexId();
+          // Renewed on every page load: the lifetime counts from the last visit.
+          setCookie(DEVICE, uid, config.cookie_days * DAY, domain());
+          cid = cid || decode(getCookie(CLICK));
+          alias = { ...aliasFields(parseJson(local.get(ALIAS))), ...alias };
+          const stored = session.get(DEVICE) || '';
+          session.set(DEVICE, (sid = HEX32.test(stored) ? stored : hexId()));
+        }
+        if (saveClick && cid) setCookie(CLICK, encodeClickId(cid), config.click_days * DAY, domain());
+        if (saveAlias) local.set(ALIAS, JSON.stringify(alias));
+        saveClick = saveAlias = false;
+      }
+      return { uid: config.cookies ? uid : undefined, sid: sid!, cid, alias: Object.keys(alias)[0] ? alias : undefined };
     },
 
     /** Consent denied: every id is forgotten and deleted wherever the pixel may have stored it. */
     forget(): void {
       uid = sid = cid = undefined;
       alias = {};
-      loaded = false;
-      unsaved = { cid: false, alias: false };
+      loaded = saveClick = saveAlias = false;
       deleteCookie(DEVICE);
       deleteCookie(CLICK);
       local.remove(ALIAS);

@@ -4,7 +4,7 @@
  * `ping.min.js` tag and the npm entry.
  */
 import { createConsent, isConsentState } from './consent';
-import { createIdentity } from './identity';
+import { createIdentity, type IdentityConfig } from './identity';
 import { watchRoutes } from './spa';
 import { createTransport, type OutEvent, type Sent } from './transport';
 import { eventId, isEventCommand, validate, type Warn } from './validate';
@@ -28,20 +28,13 @@ type Held = Omit<OutEvent, 'key'> & { key?: string };
 const MAX_HELD = 100;
 const VIEW_WINDOW = 1000;
 
-/** Option name → 'string' | 'boolean' | [min, max] days. */
-const OPTIONS: Record<string, string | [number, number]> = {
-  key: 'string',
-  endpoint: 'string',
-  cookie_domain: 'string',
-  cookies: 'boolean',
-  spa: 'boolean',
-  debug: 'boolean',
-  cookie_days: [1, 400],
-  click_days: [1, 30],
-};
+/** Upper bounds of the options counted in days (the lower bound is 1). */
+const MAX_DAYS: Record<string, number> = { cookie_days: 400, click_days: 30 };
 
 export function createCore(defaultEndpoint: string): Core {
-  const config = {
+  // The defaults double as the schema: an option must have its default's type.
+  const config: Props & IdentityConfig & { key: string; endpoint: string; spa: boolean; debug: boolean } = {
+    key: '',
     endpoint: defaultEndpoint,
     cookies: true,
     cookie_domain: '',
@@ -50,7 +43,6 @@ export function createCore(defaultEndpoint: string): Core {
     spa: true,
     debug: /[?&]spdt_debug=1(&|$)/.test(location.search),
   };
-  let key: string | undefined;
   let held: Held[] = [];
   let lastView: { key?: string; url: string; time: number } | undefined;
   const consent = createConsent();
@@ -85,7 +77,7 @@ export function createCore(defaultEndpoint: string): Core {
   function release() {
     if (!granted()) return;
     held = held.filter((e) => {
-      e.key = e.key || key;
+      e.key = e.key || config.key;
       if (e.key) transport.add(e as OutEvent);
       return !e.key;
     });
@@ -102,22 +94,18 @@ export function createCore(defaultEndpoint: string): Core {
     }
     for (const name of names) {
       const v = read(options, name);
-      const type = has(OPTIONS, name) ? OPTIONS[name] : name == 'consent' ? 'consent' : '';
       if (v === undefined) continue;
-      if (type == 'consent') setConsent(v, false);
-      else if (Array.isArray(type)) {
-        if (typeof v == 'number' && v >= type[0] && v <= type[1]) (config as Props)[name] = v;
-        else warn(name, `not a number of days from ${type[0]} to ${type[1]}, ignored`);
-      } else if (!type) warn(name, 'unknown option, ignored');
-      else if (typeof v != type || (type == 'string' && !(v as string).trim())) warn(name, `not a ${type}, ignored`);
-      else if (name == 'key') key = (v as string).trim();
-      else (config as Props)[name] = name == 'endpoint' ? (v as string).replace(/\/+$/, '') : v;
+      if (name == 'consent') setConsent(v, false);
+      else if (!has(config, name)) warn(name, 'unknown option');
+      else if (typeof v != typeof config[name]) warn(name, 'not a ' + typeof config[name]);
+      else if (MAX_DAYS[name] && !((v as number) >= 1 && (v as number) <= MAX_DAYS[name])) warn(name, `not 1–${MAX_DAYS[name]} days`);
+      else config[name] = typeof v == 'string' ? v.trim().replace(/\/+$/, '') : v;
     }
     release();
   }
 
   function setConsent(state: unknown, fromCommand: boolean) {
-    if (!isConsentState(state)) return warner('consent')('state', "not 'granted', 'pending' or 'denied', ignored");
+    if (!isConsentState(state)) return warner('consent')('state', 'unknown state');
     if (!consent.set(state, fromCommand)) return;
     if (state == 'denied') {
       held = [];
@@ -128,17 +116,17 @@ export function createCore(defaultEndpoint: string): Core {
   }
 
   function track(command: string, props: unknown, options: unknown, time: number, url: string) {
-    if (consent.get() == 'denied') return log(command, 'dropped: consent denied');
+    if (consent.get() == 'denied') return log(command, 'consent denied');
     const warn = warner(command);
     const optionKey = read(options, 'key');
-    const eventKey = typeof optionKey == 'string' && optionKey ? optionKey : key;
+    const eventKey = typeof optionKey == 'string' && optionKey ? optionKey : config.key;
     const body: Props = { url };
     if (document.referrer) body.referrer = document.referrer;
     const { free } = validate(command, props, body, warn);
-    if (command == 'custom' && !body.event_name) return warn('event_name', 'missing, event not sent');
+    if (command == 'custom' && !body.event_name) return warn('event_name', 'missing, not sent');
     if (command == 'view') {
       if (lastView && lastView.key == eventKey && lastView.url == url && time - lastView.time < VIEW_WINDOW)
-        return log('view dropped: same page within 1 s');
+        return log('repeated view');
       lastView = { key: eventKey, url, time };
     }
     if (command == 'alias') identity.mergeAlias(body);
@@ -156,7 +144,7 @@ export function createCore(defaultEndpoint: string): Core {
         if (name == 'conf') configure(props);
         else if (name == 'consent') setConsent(props, true);
         else if (isEventCommand(name)) track(name, props, options, time, url || location.href);
-        else warner(name)('command', 'unknown command, nothing sent');
+        else warner(name)('command', 'unknown, not sent');
       });
     },
     on(type, fn) {

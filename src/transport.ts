@@ -3,7 +3,7 @@
  * with the image fallback, and the outbox that keeps what the browser did not take.
  */
 import { local } from './storage';
-import { safely, type Props } from './util';
+import { parseJson, safely, type Props } from './util';
 
 export interface OutEvent {
   key: string;
@@ -152,12 +152,8 @@ export function createTransport(deps: TransportDeps) {
 
   /** Events persisted by an earlier page, another tab, or this page while it was hidden. */
   function stored(): OutEvent[] {
-    try {
-      const list = JSON.parse(local.get(OUTBOX) || '[]');
-      return Array.isArray(list) ? list.filter((e) => e && typeof e.key == 'string' && e.body && typeof e.body == 'object') : [];
-    } catch {
-      return [];
-    }
+    const list = parseJson(local.get(OUTBOX));
+    return Array.isArray(list) ? list.filter((e) => e && typeof e.key == 'string' && e.body && typeof e.body == 'object') : [];
   }
 
   /** Takes the persisted events into this page's outbox; removing them is the claim. */

@@ -25,6 +25,15 @@ export function read(o: any, k: string): unknown {
   }
 }
 
+/** `JSON.parse` that returns undefined for anything unparseable. */
+export function parseJson(text: string | null): unknown {
+  try {
+    return JSON.parse(text!);
+  } catch {
+    return undefined;
+  }
+}
+
 /** Runs `fn`, never letting it throw into the caller (the host page). */
 export function safely(fn: () => void): void {
   try {

@@ -41,10 +41,10 @@ const numeric = (v: unknown) => (typeof v == 'string' && /^\s*(\d+\.?\d*|\.\d+)\
 /** A trimmed string of at most 256 characters, or undefined (dropped). */
 export function text(field: string, v: unknown, warn: Warn): string | undefined {
   if (typeof v == 'number' && isFinite(v)) v = '' + v;
-  if (typeof v != 'string') return warn(field, 'not a string, dropped');
+  if (typeof v != 'string') return warn(field, 'not a string');
   v = v.trim();
   if ((v as string).length > MAX_STRING) {
-    warn(field, 'longer than 256 characters, truncated');
+    warn(field, 'over 256 characters, truncated');
     v = (v as string).slice(0, MAX_STRING);
   }
   return (v as string) || undefined;
@@ -55,16 +55,16 @@ function field(name: string, v: unknown, warn: Warn): unknown {
   switch (name) {
     case 'value':
       v = numeric(v);
-      return typeof v == 'number' && v >= 0 && v < Infinity ? v : warn(name, 'not a number ≥ 0, dropped');
+      return typeof v == 'number' && v >= 0 && v < Infinity ? v : warn(name, 'not a number ≥ 0');
     case 'quantity':
       v = numeric(v);
-      return Number.isInteger(v) && (v as number) >= 0 ? v : warn(name, 'not an integer ≥ 0, dropped');
+      return Number.isInteger(v) && (v as number) >= 0 ? v : warn(name, 'not an integer ≥ 0');
     case 'currency':
       return typeof v == 'string' && /^\s*[a-z]{3}\s*$/i.test(v)
         ? v.trim().toUpperCase()
-        : warn(name, 'not a 3-letter currency code, dropped');
+        : warn(name, 'not a currency code');
     case 'is_new_customer':
-      return v === true || v === 'true' ? true : v === false || v === 'false' ? false : warn(name, 'not a boolean, dropped');
+      return v === true || v === 'true' ? true : v === false || v === 'false' ? false : warn(name, 'not a boolean');
     case 'line_items':
       return lineItems(v, warn);
   }
@@ -72,11 +72,11 @@ function field(name: string, v: unknown, warn: Warn): unknown {
 }
 
 function lineItems(v: unknown, warn: Warn): Props[] | undefined {
-  if (!Array.isArray(v)) return warn('line_items', 'not an array, dropped');
-  if (v.length > MAX_ITEMS) warn('line_items', 'more than 100 entries, the rest dropped');
+  if (!Array.isArray(v)) return warn('line_items', 'not an array');
+  if (v.length > MAX_ITEMS) warn('line_items', 'over 100, rest dropped');
   const items: Props[] = [];
   v.slice(0, MAX_ITEMS).forEach((entry, i) => {
-    if (!entry || typeof entry != 'object') return warn(`line_items[${i}]`, 'not an object, dropped');
+    if (!entry || typeof entry != 'object') return warn(`line_items[${i}]`, 'not an object');
     const item: Props = {};
     for (const name of LINE_ITEM) {
       const raw = read(entry, name);
@@ -90,10 +90,10 @@ function lineItems(v: unknown, warn: Warn): Props[] | undefined {
 
 /** A free prop: a safe name and a string, number or boolean value. */
 function free(name: string, v: unknown, warn: Warn): unknown {
-  if (RESERVED.test(name)) return warn(name, 'reserved name, dropped');
-  if (!FREE_NAME.test(name)) return warn(name.slice(0, 64), 'invalid prop name, dropped');
+  if (RESERVED.test(name)) return warn(name, 'reserved name');
+  if (!FREE_NAME.test(name)) return warn(name.slice(0, 64), 'invalid name');
   if (typeof v == 'boolean' || (typeof v == 'number' && isFinite(v))) return v;
-  return typeof v == 'string' ? text(name, v, warn) : warn(name, 'not a string, number or boolean, dropped');
+  return typeof v == 'string' ? text(name, v, warn) : warn(name, 'not a string, number or boolean');
 }
 
 export interface Validated {
@@ -116,9 +116,9 @@ export function validate(command: string, props: unknown, body: Props, warn: War
       try {
         keys = Object.keys(props);
       } catch {
-        warn('props', 'could not be read, dropped');
+        warn('props', 'unreadable');
       }
-    } else warn('props', 'not an object, dropped');
+    } else warn('props', 'not an object');
   }
   for (const name of keys) {
     if (name == 'event_id') continue;
@@ -137,11 +137,11 @@ export function validate(command: string, props: unknown, body: Props, warn: War
       if (clean != null) freeNames.push(name);
     } else if (!tooMany) {
       tooMany = true;
-      warn('props', 'more than 100 free props, the rest dropped');
+      warn('props', 'over 100 free props, rest dropped');
     }
     if (clean != null) body[name] = clean;
   }
-  if (body.value != null && !body.currency) warn('currency', 'missing: a value needs a currency');
+  if (body.value != null && !body.currency) warn('currency', 'missing for value');
   return { body, free: freeNames };
 }
 
@@ -149,5 +149,5 @@ export function validate(command: string, props: unknown, body: Props, warn: War
 export function eventId(v: unknown, warn: Warn): string | undefined {
   if (v == null) return;
   if (typeof v == 'string' && v && v.length <= 128) return v;
-  warn('event_id', 'not a string of 1–128 characters, a new one was generated');
+  warn('event_id', 'not a string of 1–128 characters, generated');
 }
