@@ -27,23 +27,26 @@ const rotate = (x: number, n: number) => (x >>> n) | (x << (32 - n));
 
 /** Lower-case hex SHA-256 of the UTF-8 bytes of `text`. */
 export function sha256(text: string): string {
-  const bytes = new TextEncoder().encode(text);
-  const length = bytes.length;
-  const words = new Int32Array(((length + 8) >> 6) * 16 + 16);
-  bytes.forEach((byte, i) => (words[i >> 2] |= byte << (24 - (i % 4) * 8)));
-  words[length >> 2] |= 0x80 << (24 - (length % 4) * 8);
-  words[words.length - 1] = length * 8;
+  const data = new TextEncoder().encode(text);
+  const length = data.length;
+  // The message, a 1 bit, zeros, and the 64-bit bit length, in whole 64-byte blocks.
+  const bytes = new Uint8Array((length + 72) & ~63);
+  bytes.set(data);
+  bytes[length] = 0x80;
+  const view = new DataView(bytes.buffer);
+  view.setUint32(bytes.length - 4, length * 8);
 
   let hash = H0;
-  for (let j = 0; j < words.length; j += 16) {
-    const w = Array.from(words.subarray(j, j + 16));
+  for (let j = 0; j < bytes.length; j += 64) {
+    const w: number[] = [];
     let s = Array.from(hash);
     for (let i = 0; i < 64; i++) {
-      if (i > 15) {
-        const x = w[i - 15];
-        const y = w[i - 2];
-        w[i] = (w[i - 16] + (rotate(x, 7) ^ rotate(x, 18) ^ (x >>> 3)) + w[i - 7] + (rotate(y, 17) ^ rotate(y, 19) ^ (y >>> 10))) | 0;
-      }
+      const x = w[i - 15];
+      const y = w[i - 2];
+      w[i] =
+        i < 16
+          ? view.getInt32(j + i * 4)
+          : (w[i - 16] + (rotate(x, 7) ^ rotate(x, 18) ^ (x >>> 3)) + w[i - 7] + (rotate(y, 17) ^ rotate(y, 19) ^ (y >>> 10))) | 0;
       const [a, b, c, d, e, f, g, h] = s;
       const t1 = h + (rotate(e, 6) ^ rotate(e, 11) ^ rotate(e, 25)) + ((e & f) ^ (~e & g)) + K[i] + w[i];
       const t2 = (rotate(a, 2) ^ rotate(a, 13) ^ rotate(a, 22)) + ((a & b) ^ (a & c) ^ (b & c));

@@ -1,38 +1,36 @@
 /**
- * Every read and write of cookies and Web Storage goes through here. Storage that throws (private
- * modes, quota, blocked cookies) degrades to page memory, silently.
+ * Every read and write of cookies and Web Storage goes through here, and none of it throws: where
+ * the browser refuses (private modes, quota, blocked cookies) the callers keep their values in page
+ * memory, silently.
  */
-
-const memory: Record<string, string> = Object.create(null);
 
 export interface Store {
   get(key: string): string | null;
-  set(key: string, value: string): void;
+  /** Returns false when the browser refused the write; the caller keeps the value in page memory. */
+  set(key: string, value: string): boolean;
   remove(key: string): void;
 }
 
 function webStorage(kind: 'localStorage' | 'sessionStorage'): Store {
-  const area = () => window[kind];
   return {
     get(key) {
       try {
-        return area().getItem(key) ?? memory[kind + key] ?? null;
+        return window[kind].getItem(key);
       } catch {
-        return memory[kind + key] ?? null;
+        return null;
       }
     },
     set(key, value) {
       try {
-        area().setItem(key, value);
-        delete memory[kind + key];
+        window[kind].setItem(key, value);
+        return true;
       } catch {
-        memory[kind + key] = value;
+        return false;
       }
     },
     remove(key) {
-      delete memory[kind + key];
       try {
-        area().removeItem(key);
+        window[kind].removeItem(key);
       } catch {
         /* nothing to delete where nothing could be written */
       }

@@ -169,8 +169,7 @@ export function createTransport(deps: TransportDeps) {
   /** Hands the outbox to localStorage, for the next page (or tab) to send. */
   function persist() {
     if (!outbox.length || !deps.canPersist()) return;
-    local.set(OUTBOX, JSON.stringify(stored().concat(outbox).slice(-MAX_OUTBOX)));
-    outbox = [];
+    if (local.set(OUTBOX, JSON.stringify(stored().concat(outbox).slice(-MAX_OUTBOX)))) outbox = [];
   }
 
   function flush() {
