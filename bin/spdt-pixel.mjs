@@ -14,7 +14,7 @@ for (let i = 0; i < rest.length; i++) {
 if (command != 'snippet') fail(command ? `unknown command: ${command}` : 'missing command');
 if (!options.key || !options.src) fail('--key and --src are required');
 for (const name of ['src', 'endpoint']) {
-  if (options[name] && !/^https?:\/\//.test(options[name])) fail(`--${name} must be an http(s) URL`);
+  if (options[name] && !/^(https?:\/)?\//.test(options[name])) fail(`--${name} must be an http(s) URL or a path starting with /`);
 }
 process.stdout.write(snippet(options));
 

@@ -1,0 +1,150 @@
+/**
+ * The e2e harness: the real reference collector (one per worker, its own data directory) serving
+ * the real dist/ping.min.js, plus pages each test mounts on the same server. Hostnames under
+ * example.co.uk resolve to this machine (see playwright.config.ts), so cookie domains are real.
+ */
+import { test as base, expect, type Page } from '@playwright/test';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { startServer } from '../examples/collector/server.mjs';
+
+export { expect };
+
+export interface StoredEvent {
+  key: string;
+  action: string;
+  event_id: string;
+  time: number;
+  uid?: string;
+  sid?: string;
+  cid?: string;
+  alias?: Record<string, string>;
+  opt_out_targeting?: boolean;
+  transport: 'beacon' | 'image';
+  ns?: boolean;
+  body: Record<string, any>;
+}
+
+interface MountedPage {
+  html: string;
+  headers: Record<string, string>;
+}
+
+export interface Site {
+  /** http://localhost:PORT — the collector's origin, where the tag is served. */
+  origin: string;
+  port: number;
+  /** Mounts a page; returns its URL on `host` (default localhost). */
+  page(html: string, options?: { headers?: Record<string, string>; host?: string; path?: string }): string;
+  /** Events the collector stored for `key`, oldest first. */
+  events(key: string): Promise<StoredEvent[]>;
+  /** Waits until the collector has stored `count` events for `key` and returns them. */
+  waitForEvents(key: string, count: number): Promise<StoredEvent[]>;
+}
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+let pageCounter = 0;
+
+export const newKey = (): string => Array.from({ length: 32 }, () => Math.floor(Math.random() * 16).toString(16)).join('');
+
+/** Spotify's snippet (SPEC §1), unchanged but for `src` and the calls after conf. */
+export function spotifySnippet(src: string, key: string, calls = "w.spdt('view');"): string {
+  return `<script>
+(function(w, d){
+  var id='spdt-capture', n='script';
+  if (!d.getElementById(id)) {
+    w.spdt = w.spdt || function() { (w.spdt.q = w.spdt.q || []).push(arguments); };
+    var e = d.createElement(n); e.id = id; e.async = 1;
+    e.src = '${src}';
+    var s = d.getElementsByTagName(n)[0]; s.parentNode.insertBefore(e, s);
+  }
+  w.spdt('conf', { key: '${key}' });
+  ${calls}
+})(window, document);
+</script>`;
+}
+
+/** A minimal HTML document. */
+export const html = (head: string, body = '<p>test page</p>') =>
+  `<!doctype html><html><head><meta charset="utf-8"><link rel="icon" href="data:,"><title>t</title>${head}</head><body>${body}</body></html>`;
+
+/**
+ * Holds the page's requests for ping.min.js until `release()` (so calls queue up before the tag
+ * loads, without any sleep).
+ */
+export async function holdTag(page: Page): Promise<{ release(): void }> {
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  await page.route(/\/ping\.min\.js(\?|$)/, async (route) => {
+    await released;
+    await route.continue();
+  });
+  return { release };
+}
+
+/** What a page did that a tag must never make it do: errors thrown, errors logged. */
+export function watchPage(page: Page) {
+  const seen = { pageErrors: [] as string[], consoleErrors: [] as string[], warnings: [] as string[] };
+  page.on('pageerror', (e) => seen.pageErrors.push(String(e)));
+  page.on('console', (m) => {
+    if (m.type() === 'error') seen.consoleErrors.push(m.text());
+    if (m.type() === 'warning') seen.warnings.push(m.text());
+  });
+  return seen;
+}
+
+/** Every request the page made (URL, method and body), to search for what must never leave it. */
+export function recordRequests(page: Page) {
+  const requests: { url: string; method: string; body: string }[] = [];
+  page.on('request', (r) => requests.push({ url: r.url(), method: r.method(), body: r.postData() ?? '' }));
+  return requests;
+}
+
+/** Resolves once the tag has installed itself on the page. */
+export const tagLoaded = (page: Page) => page.waitForFunction(() => (window as any).spdt && (window as any).spdt.version);
+
+export const test = base.extend<{ site: Site }, { server: { site: Site; close(): Promise<void> } }>({
+  server: [
+    async ({}, use) => {
+      const pages = new Map<string, MountedPage>();
+      const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'spdt-e2e-'));
+      const handler = async (req: IncomingMessage, res: ServerResponse, p: string) => {
+        const mounted = pages.get(p);
+        if (!mounted) return false;
+        res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8', 'Cache-Control': 'no-store', ...mounted.headers });
+        res.end(mounted.html);
+        return true;
+      };
+      const server = await startServer({ port: 0, root: ROOT, dataDir, handler });
+      const origin = `http://localhost:${server.port}`;
+      const site: Site = {
+        origin,
+        port: server.port,
+        page(body, options = {}) {
+          const p = options.path ?? `/t/${process.pid}-${++pageCounter}.html`;
+          pages.set(p, { html: body, headers: options.headers ?? {} });
+          return `http://${options.host ?? 'localhost'}:${server.port}${p}`;
+        },
+        async events(key) {
+          const res = await fetch(`${origin}/api/events?key=${encodeURIComponent(key)}`);
+          return (await res.json()) as StoredEvent[];
+        },
+        async waitForEvents(key, count) {
+          let events: StoredEvent[] = [];
+          await expect
+            .poll(async () => (events = await site.events(key)).length, { message: `${count} events for ${key}`, intervals: [50, 100, 200] })
+            .toBeGreaterThanOrEqual(count);
+          return events;
+        },
+      };
+      await use({ site, close: () => server.close() });
+      await server.close();
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    },
+    { scope: 'worker' },
+  ],
+  site: async ({ server }, use) => use(server.site),
+});
