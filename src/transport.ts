@@ -110,18 +110,15 @@ export function pack(events: OutEvent[], header: (key: string) => Props, sentAt:
 
 /** The image-request form of one event (for browsers without sendBeacon), under 8,000 characters. */
 export function imageUrl(endpoint: string, header: Props, e: OutEvent): string {
-  const render = (body: Props) => {
-    const { url, referrer, ...props } = body;
-    const params: [string, unknown][] = [
-      ['key', header.pid], ['a', e.action], ['eid', e.event_id], ['t', e.time],
-      ['uid', header.uid], ['sid', header.sid], ['cid', header.cid], ['url', url], ['ref', referrer],
-      ['alias', header.alias && JSON.stringify(header.alias)], ['opt_out_targeting', header.opt_out_targeting && 1],
-    ];
-    for (const name in props) params.push([name, typeof props[name] == 'object' ? JSON.stringify(props[name]) : props[name]]);
-    return endpoint + '/v1/img?' + params
-      .filter((p) => p[1] != null)
-      .map(([name, v]) => name + '=' + encodeURIComponent(v as string))
-      .join('&');
+  const render = ({ url, referrer, ...props }: Props) => {
+    const params = new URLSearchParams();
+    const fields = {
+      key: header.pid, a: e.action, eid: e.event_id, t: e.time, uid: header.uid, sid: header.sid, cid: header.cid,
+      url, ref: referrer, alias: header.alias, opt_out_targeting: header.opt_out_targeting && 1,
+    };
+    for (const [name, v] of Object.entries(fields).concat(Object.entries(props)))
+      if (v != null) params.append(name, typeof v == 'object' ? JSON.stringify(v) : '' + v);
+    return endpoint + '/v1/img?' + params;
   };
   // Known fields of many non-Latin characters can still be too long: cut, never mid-escape.
   return shrink(e, render, (u) => u.length < MAX_URL).slice(0, MAX_URL - 1).replace(/%.?$/, '');
