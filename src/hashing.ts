@@ -11,16 +11,12 @@ const H0 = new Int32Array(8);
 // The constants are the first 32 bits of the fractional parts of the square roots (H0) and cube
 // roots (K) of the first primes; computing them is smaller than shipping the table.
 for (let n = 2, found = 0; found < 64; n++) {
-  let prime = true;
-  for (let d = 2; d * d <= n; d++) if (n % d == 0) prime = false;
-  if (prime) {
-    if (found < 8) H0[found] = fraction(Math.sqrt(n));
-    K[found++] = fraction(Math.cbrt(n));
+  let divisor = 2;
+  while (n % divisor) divisor++;
+  if (divisor == n) {
+    if (found < 8) H0[found] = (n ** (1 / 2) % 1) * 2 ** 32;
+    K[found++] = (n ** (1 / 3) % 1) * 2 ** 32;
   }
-}
-
-function fraction(x: number): number {
-  return (x - Math.floor(x)) * 2 ** 32;
 }
 
 const rotate = (x: number, n: number) => (x >>> n) | (x << (32 - n));

@@ -63,7 +63,7 @@ export function createCore(defaultEndpoint: string): Core {
     header: (pid) => ({
       pid,
       ...identity.resolve(),
-      opt_out_targeting: (navigator as { globalPrivacyControl?: boolean }).globalPrivacyControl === true || undefined,
+      opt_out_targeting: (navigator as { globalPrivacyControl?: boolean }).globalPrivacyControl || undefined,
     }),
     canSend: granted,
     canPersist: () => granted() && config.cookies,
@@ -116,7 +116,7 @@ export function createCore(defaultEndpoint: string): Core {
   }
 
   function track(command: string, props: unknown, options: unknown, time: number, url: string) {
-    if (consent.get() == 'denied') return log(command, 'consent denied');
+    if (consent.get() == 'denied') return;
     const warn = warner(command);
     const optionKey = read(options, 'key');
     const eventKey = typeof optionKey == 'string' && optionKey ? optionKey : config.key;
@@ -125,8 +125,7 @@ export function createCore(defaultEndpoint: string): Core {
     const { free } = validate(command, props, body, warn);
     if (command == 'custom' && !body.event_name) return warn('event_name', 'missing, not sent');
     if (command == 'view') {
-      if (lastView && lastView.key == eventKey && lastView.url == url && time - lastView.time < VIEW_WINDOW)
-        return log('repeated view');
+      if (lastView && lastView.key == eventKey && lastView.url == url && time - lastView.time < VIEW_WINDOW) return;
       lastView = { key: eventKey, url, time };
     }
     if (command == 'alias') identity.mergeAlias(body);
