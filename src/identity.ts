@@ -38,8 +38,12 @@ export function clickIdFrom(url: string): string | undefined {
   }
 }
 
-/** The click id as stored in its cookie: URL-encoded, at most 256 characters, no broken escape. */
-export const encodeClickId = (id: string): string => encodeURIComponent(id).slice(0, 256).replace(/%.?$/, '');
+/** The click id as stored in its cookie: URL-encoded, at most 256 characters, never cut inside a character. */
+export function encodeClickId(id: string): string {
+  let encoded = encodeURIComponent(id).slice(0, 256);
+  while (encoded && !decode(encoded)) encoded = encoded.replace(/%[^%]*$/, '');
+  return encoded;
+}
 
 function decode(value: string | undefined): string | undefined {
   try {

@@ -120,8 +120,9 @@ export function imageUrl(endpoint: string, header: Props, e: OutEvent): string {
       if (v != null) params.append(name, typeof v == 'object' ? JSON.stringify(v) : '' + v);
     return endpoint + '/v1/img?' + params;
   };
-  // Known fields of many non-Latin characters can still be too long: cut, never mid-escape.
-  return shrink(e, render, (u) => u.length < MAX_URL).slice(0, MAX_URL - 1).replace(/%.?$/, '');
+  const url = shrink(e, render, (u) => u.length < MAX_URL);
+  // Known fields of many non-Latin characters can still be too long: drop whole parameters.
+  return url.length < MAX_URL ? url : url.slice(0, url.lastIndexOf('&', MAX_URL - 9)) + '&trunc=1';
 }
 
 export interface TransportDeps {

@@ -36,7 +36,7 @@ const FREE_NAME = /^[A-Za-z_]\w{0,63}$/;
 export const isEventCommand = (command: string): boolean => has(COMMANDS, command);
 
 /** `'79.99'` → 79.99; anything else is returned as it is, for the caller to judge. */
-const numeric = (v: unknown) => (typeof v == 'string' && /^\s*(\d+\.?\d*|\.\d+)\s*$/.test(v) ? +v : v);
+const numeric = (v: unknown) => (typeof v == 'string' && /^\s*(\d+(\.\d*)?|\.\d+)\s*$/.test(v) ? +v : v);
 
 /** A trimmed string of at most 256 characters, or undefined (dropped). */
 export function text(field: string, v: unknown, warn: Warn): string | undefined {
@@ -66,7 +66,11 @@ function field(name: string, v: unknown, warn: Warn): unknown {
     case 'is_new_customer':
       return v === true || v === 'true' ? true : v === false || v === 'false' ? false : warn(name, 'not a boolean');
     case 'line_items':
-      return lineItems(v, warn);
+      try {
+        return lineItems(v, warn);
+      } catch {
+        return warn(name, 'unreadable'); // a hostile array (throwing getters, proxies)
+      }
   }
   return text(name, v, warn);
 }
@@ -107,7 +111,7 @@ export interface Validated {
  * `email` and `phone_number` are never kept raw: they become `hashed_email` / `hashed_phone_number`.
  */
 export function validate(command: string, props: unknown, body: Props, warn: Warn): Validated {
-  const named = COMMANDS[command].split(' ');
+  const named = ' ' + COMMANDS[command] + ' ';
   const freeNames: string[] = [];
   let tooMany = false;
   let keys: string[] = [];
@@ -131,7 +135,7 @@ export function validate(command: string, props: unknown, body: Props, warn: War
       if (clean) body['hashed_' + name] = clean;
       continue;
     }
-    if (named.indexOf(name) >= 0) clean = field(name, raw, warn);
+    if (name && named.includes(' ' + name + ' ')) clean = field(name, raw, warn);
     else if (freeNames.length < MAX_FREE) {
       clean = free(name, raw, warn);
       if (clean != null) freeNames.push(name);
@@ -141,7 +145,7 @@ export function validate(command: string, props: unknown, body: Props, warn: War
     }
     if (clean != null) body[name] = clean;
   }
-  if (body.value != null && !body.currency) warn('currency', 'missing for value');
+  if (body.value != null && !body.currency && read(props, 'currency') == null) warn('currency', 'missing for value');
   return { body, free: freeNames };
 }
 
