@@ -3,7 +3,7 @@
  * consent allow them, and the wiring of identity, transport and route changes. Shared by the
  * `ping.min.js` tag and the npm entry.
  */
-import { createConsent, isConsentState } from './consent';
+import { isConsentState, type ConsentState } from './consent';
 import { createIdentity, type IdentityConfig } from './identity';
 import { watchRoutes } from './spa';
 import { createTransport, type OutEvent, type Sent } from './transport';
@@ -45,7 +45,8 @@ export function createCore(defaultEndpoint: string): Core {
   };
   let held: Held[] = [];
   let lastView: { key?: string; url: string; time: number } | undefined;
-  const consent = createConsent();
+  let consent: ConsentState = 'granted';
+  let consentByCommand = false; // an explicit consent call wins over the conf option
   const identity = createIdentity(config);
   const listeners: Record<EventType, Listener[]> = { send: [], warn: [] };
 
@@ -57,7 +58,7 @@ export function createCore(defaultEndpoint: string): Core {
     emit('warn', message);
   };
 
-  const granted = () => consent.get() == 'granted';
+  const granted = () => consent == 'granted';
   const transport = createTransport({
     endpoint: () => config.endpoint,
     header: (pid) => ({
@@ -106,7 +107,9 @@ export function createCore(defaultEndpoint: string): Core {
 
   function setConsent(state: unknown, fromCommand: boolean) {
     if (!isConsentState(state)) return warner('consent')('state', 'unknown state');
-    if (!consent.set(state, fromCommand)) return;
+    if (consentByCommand && !fromCommand) return;
+    consentByCommand = consentByCommand || fromCommand;
+    consent = state;
     if (state == 'denied') {
       held = [];
       transport.clear();
@@ -116,7 +119,7 @@ export function createCore(defaultEndpoint: string): Core {
   }
 
   function track(command: string, props: unknown, options: unknown, time: number, url: string) {
-    if (consent.get() == 'denied') return;
+    if (consent == 'denied') return;
     const warn = warner(command);
     const optionKey = read(options, 'key');
     const eventKey = typeof optionKey == 'string' && optionKey ? optionKey : config.key;
@@ -146,18 +149,19 @@ export function createCore(defaultEndpoint: string): Core {
         else warner(name)('command', 'unknown, not sent');
       });
     },
-    on(type, fn) {
-      if (has(listeners, type) && typeof fn == 'function') listeners[type].push(fn);
-    },
-    off(type, fn) {
-      if (has(listeners, type)) listeners[type] = listeners[type].filter((f) => f !== fn);
-    },
+    on: (type, fn) => safely(() => has(listeners, type) && typeof fn == 'function' && listeners[type].push(fn)),
+    off: (type, fn) => safely(() => has(listeners, type) && (listeners[type] = listeners[type].filter((f) => f !== fn))),
     capture: (url) => identity.captureClick(url),
   };
 
-  watchRoutes(() => {
-    identity.captureClick(location.href);
-    if (config.spa) core.call('view');
-  });
+  // A page that froze its History API simply gets no automatic views.
+  safely(() =>
+    watchRoutes(() =>
+      safely(() => {
+        identity.captureClick(location.href);
+        if (config.spa) core.call('view');
+      }),
+    ),
+  );
   return core;
 }

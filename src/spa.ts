@@ -1,29 +1,26 @@
 /**
  * Route changes in single-page apps (SPEC §3 `spa`): the History API, back/forward, and pages
- * restored from the back/forward cache. A change of hash alone is not a route change.
+ * restored from the back/forward cache. A change of hash alone is not a route change. `onChange`
+ * must not throw: it runs inside the page's own history calls.
  */
-import { safely } from './util';
-
 const route = () => location.pathname + location.search;
 
 export function watchRoutes(onChange: () => void): void {
   let last = route();
-  const check = () =>
-    safely(() => {
-      if (route() != last) {
-        last = route();
-        onChange();
-      }
-    });
-  for (const name of ['pushState', 'replaceState'] as const)
-    safely(() => {
-      const original = history[name];
-      history[name] = function (this: History, ...args: Parameters<History['pushState']>) {
-        const result = original.apply(this, args);
-        check();
-        return result;
-      };
-    });
+  const check = () => {
+    if (route() != last) {
+      last = route();
+      onChange();
+    }
+  };
+  for (const name of ['pushState', 'replaceState'] as const) {
+    const original = history[name];
+    history[name] = function (this: History, ...args: Parameters<History['pushState']>) {
+      const result = original.apply(this, args);
+      check();
+      return result;
+    };
+  }
   addEventListener('popstate', check);
-  addEventListener('pageshow', (e) => e.persisted && safely(onChange));
+  addEventListener('pageshow', (e) => e.persisted && onChange());
 }

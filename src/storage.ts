@@ -63,10 +63,9 @@ export function setCookie(name: string, value: string, maxAge: number, domain: s
 
 /** Every domain a cookie could have been set at for this host, widest first: `shop.example.com` → `example.com`, `shop.example.com`. */
 function domainLevels(): string[] {
+  // Hosts without a dot (localhost, [::1]) and IPv4 addresses take host-only cookies.
   const host = location.hostname;
-  // Hosts without a dot (localhost) and IP addresses take host-only cookies.
-  if (!/\./.test(host) || /^[\d.]+$|:/.test(host)) return [];
-  const labels = host.split('.');
+  const labels = /^[\d.]+$/.test(host) ? [] : host.split('.');
   return labels.slice(1).map((_, i) => labels.slice(-i - 2).join('.'));
 }
 

@@ -151,7 +151,7 @@ export function createTransport(deps: TransportDeps) {
   /** Events persisted by an earlier page, another tab, or this page while it was hidden. */
   function stored(): OutEvent[] {
     const list = parseJson(local.get(OUTBOX));
-    return Array.isArray(list) ? list.filter((e) => e && typeof e.key == 'string' && e.body && typeof e.body == 'object') : [];
+    return Array.isArray(list) ? list.filter((e) => e && e.body) : [];
   }
 
   /** Takes the persisted events into this page's outbox; removing them is the claim. */
