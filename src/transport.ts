@@ -33,9 +33,6 @@ const OUTBOX = '__spdt_outbox';
 
 export const byteLength = (s: string): number => (/[^\x00-\x7f]/.test(s) ? new Blob([s]).size : s.length);
 
-const eventJson = (e: OutEvent, body = e.body) =>
-  JSON.stringify({ action: e.action, event_id: e.event_id, time: e.time, body });
-
 /**
  * Renders an event, and when the result does not fit, renders it again without its free props,
  * then without its line items, then with url and referrer shortened, marking it `trunc: 1`.
@@ -58,54 +55,29 @@ export function shrink(e: OutEvent, render: (body: Props) => string, fits: (rend
 }
 
 /**
- * Packs events into request bodies of at most 64 KiB: one batch item per key, events in call
- * order within a key, as few requests as fit.
+ * Packs events into request bodies of at most 64 KiB, one batch item per key with its events in
+ * call order: all in one request when they fit, otherwise halves, packed the same way.
  */
 export function pack(events: OutEvent[], header: (key: string) => Props, sentAt: number): Request[] {
-  const open = '{"v":1,"sent_at":' + sentAt + ',"batch":[';
-  const base = open.length + 2; // and the closing "]}"
-  const byKey = new Map<string, OutEvent[]>();
-  for (const e of events) {
-    const list = byKey.get(e.key);
-    list ? list.push(e) : byKey.set(e.key, [e]);
-  }
-
-  const requests: Request[] = [];
-  let items: string[] = []; // finished batch items of the request being built
-  let size = base;
-  let taken: OutEvent[] = [];
-  const finishRequest = () => {
-    if (taken.length) requests.push({ body: open + items.join(',') + ']}', events: taken });
-    items = [];
-    size = base;
-    taken = [];
-  };
-
-  byKey.forEach((list, key) => {
-    const head = JSON.stringify(header(key)).slice(0, -1) + ',"events":[';
-    const headSize = byteLength(head) + 2;
-    let item: string[] = [];
-    const finishItem = () => {
-      if (item.length) items.push(head + item.join(',') + ']}');
-      item = [];
-    };
-    for (const e of list) {
-      const json = shrink(e, (body) => eventJson(e, body), (j) => base + headSize + byteLength(j) <= MAX_BODY);
-      const bytes = byteLength(json);
-      let cost = item.length ? bytes + 1 : bytes + headSize + (items.length ? 1 : 0);
-      if (size + cost > MAX_BODY) {
-        finishItem();
-        finishRequest();
-        cost = bytes + headSize;
-      }
-      item.push(json);
-      taken.push(e);
-      size += cost;
-    }
-    finishItem();
-  });
-  finishRequest();
-  return requests;
+  const keysOf = (list: OutEvent[]) => Array.from(new Set(list.map((e) => e.key)));
+  const render = (list: OutEvent[]) =>
+    JSON.stringify({
+      v: 1,
+      sent_at: sentAt,
+      batch: keysOf(list).map((key) => ({
+        ...header(key),
+        events: list.filter((e) => e.key == key).map(({ action, event_id, time, body }) => ({ action, event_id, time, body })),
+      })),
+    });
+  const fits = (body: string) => byteLength(body) <= MAX_BODY;
+  // Grouped by key, so that halves split as few batch items as possible.
+  events = keysOf(events).flatMap((key) => events.filter((e) => e.key == key));
+  const body = render(events);
+  if (!events.length) return [];
+  if (fits(body)) return [{ body, events }];
+  if (events.length == 1) return [{ body: shrink(events[0], (b) => render([{ ...events[0], body: b }]), fits), events }];
+  const half = events.length >> 1;
+  return pack(events.slice(0, half), header, sentAt).concat(pack(events.slice(half), header, sentAt));
 }
 
 /** The image-request form of one event (for browsers without sendBeacon), under 8,000 characters. */
