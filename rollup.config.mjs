@@ -13,6 +13,8 @@ export default [
       terser({
         ecma: 2020,
         compress: { passes: 3, unsafe_arrows: true, pure_getters: true },
+        // Internal method names never leave the bundle (wire, option and public names are not here).
+        mangle: { properties: { regex: /^(captureClick|mergeAlias|resolve|forget|canSend|canPersist|header|sent|resume|capture)$/ } },
         format: { comments: false },
       }),
     ],

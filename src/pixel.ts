@@ -28,9 +28,6 @@ type Held = Omit<OutEvent, 'key'> & { key?: string };
 const MAX_HELD = 100;
 const VIEW_WINDOW = 1000;
 
-/** Upper bounds of the options counted in days (the lower bound is 1). */
-const MAX_DAYS: Record<string, number> = { cookie_days: 400, click_days: 30 };
-
 export function createCore(defaultEndpoint: string): Core {
   // The defaults double as the schema: an option must have its default's type.
   const config: Props & IdentityConfig & { key: string; endpoint: string; spa: boolean; debug: boolean } = {
@@ -41,10 +38,11 @@ export function createCore(defaultEndpoint: string): Core {
     cookie_days: 365,
     click_days: 30,
     spa: true,
-    debug: /[?&]spdt_debug=1(&|$)/.test(location.search),
+    debug: /[?&]spdt_debug=1\b/.test(location.search),
   };
   let held: Held[] = [];
-  let lastView: { key?: string; url: string; time: number } | undefined;
+  let lastView = ''; // key and URL of the last view sent
+  let lastViewTime = 0;
   let consent: ConsentState = 'granted';
   let consentByCommand = false; // an explicit consent call wins over the conf option
   const identity = createIdentity(config);
@@ -89,17 +87,17 @@ export function createCore(defaultEndpoint: string): Core {
     const warn = warner('conf');
     let names: string[] = [];
     try {
-      names = Object.keys(options as object);
-    } catch {
-      return warn('options', 'not an object');
-    }
+      names = Object.keys(options!);
+    } catch {}
+    if (!options || typeof options != 'object') return warn('options', 'not an object');
     for (const name of names) {
       const v = read(options, name);
-      if (v === undefined) continue;
+      const known = has(config, name);
       if (name == 'consent') setConsent(v, false);
-      else if (!has(config, name)) warn(name, 'unknown option');
-      else if (typeof v != typeof config[name]) warn(name, 'not a ' + typeof config[name]);
-      else if (MAX_DAYS[name] && !((v as number) >= 1 && (v as number) <= MAX_DAYS[name])) warn(name, `not 1–${MAX_DAYS[name]} days`);
+      else if (v === undefined) continue;
+      else if (!known || typeof v != typeof config[name]) warn(name, known ? 'not a ' + typeof config[name] : 'unknown option');
+      // The only numbers are the lifetimes in days: 1–400 for __spdt, 1–30 for the click id.
+      else if (typeof v == 'number' && !(v >= 1 && v <= (name == 'click_days' ? 30 : 400))) warn(name, 'out of range');
       else config[name] = typeof v == 'string' ? v.trim().replace(/\/+$/, '') : v;
     }
     release();
@@ -128,8 +126,9 @@ export function createCore(defaultEndpoint: string): Core {
     const { free } = validate(command, props, body, warn);
     if (command == 'custom' && !body.event_name) return warn('event_name', 'missing, not sent');
     if (command == 'view') {
-      if (lastView && lastView.key == eventKey && lastView.url == url && time - lastView.time < VIEW_WINDOW) return;
-      lastView = { key: eventKey, url, time };
+      if (lastView == eventKey + ' ' + url && time - lastViewTime < VIEW_WINDOW) return;
+      lastView = eventKey + ' ' + url;
+      lastViewTime = time;
     }
     if (command == 'alias') identity.mergeAlias(body);
     const event_id = eventId(read(props, 'event_id'), warn) || uuid();

@@ -14,7 +14,7 @@ safely(() => {
   const stub = w.spdt as Stub | undefined;
   if (stub && stub.version) return;
 
-  const script = (document.currentScript || document.getElementById('spdt-capture')) as HTMLScriptElement | null;
+  const script = document.currentScript as HTMLScriptElement | null;
   const src = (script && script.src) || '';
   // The collector defaults to the directory the tag was served from.
   const core = createCore(src ? src.split(/[?#]/)[0].replace(/\/[^/]*$/, '') : location.origin);

@@ -186,12 +186,8 @@ export function createTransport(deps: TransportDeps) {
   addEventListener('pagehide', onLeave);
   addEventListener('visibilitychange', () => (document.visibilityState == 'hidden' ? onLeave() : schedule(0)));
   addEventListener('pageshow', () => schedule(0));
-  addEventListener('online', () => {
-    // Two tabs coming back online at once must not both claim the same persisted events.
-    const locks = navigator.locks;
-    if (locks) locks.request(OUTBOX, () => safely(flush)).catch(() => {});
-    else safely(flush);
-  });
+  // Tabs coming back online together: a random delay lets one claim the persisted events first.
+  addEventListener('online', () => schedule(Math.random() * 1000));
 
   return {
     add(e: OutEvent): void {
