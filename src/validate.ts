@@ -65,6 +65,10 @@ function field(name: string, v: unknown, warn: Warn): unknown {
         : warn(name, 'not a currency code');
     case 'is_new_customer':
       return v === true || v === 'true' ? true : v === false || v === 'false' ? false : warn(name, 'not a boolean');
+    case 'email':
+    case 'phone_number':
+      v = text(name, v, warn);
+      return v && hashIdentifier(name, v as string);
     case 'line_items':
       try {
         return lineItems(v, warn);
@@ -125,17 +129,11 @@ export function validate(command: string, props: unknown, body: Props, warn: War
     } else warn('props', 'not an object');
   }
   for (const name of keys) {
-    if (name == 'event_id') continue;
     const raw = read(props, name);
-    if (raw == null) continue;
+    if (raw == null || name == 'event_id') continue;
+    const pii = name == 'email' || name == 'phone_number';
     let clean: unknown;
-    if (name == 'email' || name == 'phone_number') {
-      const plain = text(name, raw, warn);
-      if (plain) clean = hashIdentifier(name, plain);
-      if (clean) body['hashed_' + name] = clean;
-      continue;
-    }
-    if (name && named.includes(' ' + name + ' ')) clean = field(name, raw, warn);
+    if (pii || (name && named.includes(' ' + name + ' '))) clean = field(name, raw, warn);
     else if (freeNames.length < MAX_FREE) {
       clean = free(name, raw, warn);
       if (clean != null) freeNames.push(name);
@@ -143,7 +141,7 @@ export function validate(command: string, props: unknown, body: Props, warn: War
       tooMany = true;
       warn('props', 'over 100 free props, rest dropped');
     }
-    if (clean != null) body[name] = clean;
+    if (clean != null) body[pii ? 'hashed_' + name : name] = clean;
   }
   if (body.value != null && !body.currency && read(props, 'currency') == null) warn('currency', 'missing for value');
   return { body, free: freeNames };
