@@ -34,7 +34,8 @@ safely(() => {
 
   const queued = [stub && stub.q, stub && stub._q];
   w.spdt = Object.assign(spdt, { version: '1', on, off, emit: spdt, q, _q });
-  if (stub) safely(() => Object.assign(stub, { q, _q }, typeof stub == 'object' && { emit: spdt, on, off }));
+  // The old stub's methods push into its `q`/`_q`: page scripts holding it reach the pixel too.
+  if (stub) safely(() => Object.assign(stub, { q, _q }));
 
   queued.forEach((list, i) => {
     for (let j = 0; list && j < list.length; j++) (i ? _q : q).push(list[j]);

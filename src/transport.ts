@@ -97,6 +97,15 @@ export function imageUrl(endpoint: string, header: Props, e: OutEvent): string {
   return url.length < MAX_URL ? url : url.slice(0, url.lastIndexOf('&', MAX_URL - 9)) + '&trunc=1';
 }
 
+/** `navigator.sendBeacon`, where a throw (a URL the page's CSP blocks, say) counts as a refusal. */
+function beacon(url: string, body: string): boolean {
+  try {
+    return navigator.sendBeacon(url, body);
+  } catch {
+    return false;
+  }
+}
+
 export interface TransportDeps {
   endpoint(): string;
   /** The batch item fields for a key (resolves and persists ids). */
@@ -158,20 +167,10 @@ export function createTransport(deps: TransportDeps) {
       return;
     }
     const url = endpoint + '/v1/ingest';
-    const handedOver = new Set<OutEvent>();
-    for (const request of pack(outbox, deps.header, Date.now())) {
-      let accepted = false;
-      try {
-        accepted = navigator.sendBeacon(url, request.body);
-      } catch {
-        /* treated like a refusal: the events stay */
-      }
-      // false: the browser's keepalive quota is full. Never fall back to images here: wait for it.
-      if (!accepted) break;
-      request.events.forEach((e) => handedOver.add(e));
-      deps.sent({ transport: 'beacon', url, body: request.body });
-    }
-    outbox = outbox.filter((e) => !handedOver.has(e));
+    const requests = pack(outbox, deps.header, Date.now());
+    // A refusal means the browser's keepalive quota is full: the rest waits, never as images.
+    while (requests[0] && beacon(url, requests[0].body)) deps.sent({ transport: 'beacon', url, body: requests.shift()!.body });
+    outbox = requests.flatMap((request) => request.events);
     retryDelay = outbox.length ? Math.min(retryDelay * 2 || 100, 5000) : 0;
     if (retryDelay) schedule(retryDelay);
   }

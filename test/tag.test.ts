@@ -23,8 +23,19 @@ let code = '';
 let beacon: Beacon;
 const w = window as any;
 
-/** Evaluates the bundle in the page, as a `<script>` would run it. */
-const loadTag = () => w.eval(code);
+/**
+ * Evaluates the bundle in the page, as a `<script>` would run it. jsdom has no current script under
+ * eval, so the test supplies what a browser would: the `#spdt-capture` element, when there is one.
+ */
+const loadTag = () => {
+  const script = document.getElementById('spdt-capture');
+  Object.defineProperty(document, 'currentScript', { configurable: true, get: () => script });
+  try {
+    w.eval(code);
+  } finally {
+    delete (document as any).currentScript;
+  }
+};
 
 /** Spotify's function stub, exactly as its snippet defines it. */
 function spotifyStub(): void {
@@ -193,7 +204,19 @@ describe("§1 the project's own snippet ([time, url, arguments] entries)", () =>
 
 // =============================================================================================
 describe('§1 the object stub (spdt._q of [method, ...args])', () => {
-  const objectStub = (queue: unknown[][]) => ({ _q: queue, emit(..._a: unknown[]) {}, on(..._a: unknown[]) {}, off(..._a: unknown[]) {} });
+  /** The older object stub: each method queues `[method, ...args]` in `_q`. */
+  const objectStub = (queue: unknown[][]) => ({
+    _q: queue,
+    emit(...a: unknown[]) {
+      this._q.push(['emit', ...a]);
+    },
+    on(...a: unknown[]) {
+      this._q.push(['on', ...a]);
+    },
+    off(...a: unknown[]) {
+      this._q.push(['off', ...a]);
+    },
+  });
 
   it('drains emit and on entries: the listener sees the send', async () => {
     const sends: any[] = [];
