@@ -95,9 +95,9 @@ export function createCore(defaultEndpoint: string): Core {
       const known = has(config, name);
       if (name == 'consent') setConsent(v, false);
       else if (v === undefined) continue;
-      else if (!known || typeof v != typeof config[name]) warn(name, known ? 'not a ' + typeof config[name] : 'unknown option');
       // The only numbers are the lifetimes in days: 1–400 for __spdt, 1–30 for the click id.
-      else if (typeof v == 'number' && !(v >= 1 && v <= (name == 'click_days' ? 30 : 400))) warn(name, 'out of range');
+      else if (!known || typeof v != typeof config[name] || (typeof v == 'number' && !(v >= 1 && v <= (name == 'click_days' ? 30 : 400))))
+        warn(name, known ? 'not a valid ' + typeof config[name] : 'unknown option');
       else config[name] = typeof v == 'string' ? v.trim().replace(/\/+$/, '') : v;
     }
     release();

@@ -44,7 +44,7 @@ export function text(field: string, v: unknown, warn: Warn): string | undefined 
   if (typeof v != 'string') return warn(field, 'not a string');
   v = v.trim();
   if ((v as string).length > MAX_STRING) {
-    warn(field, 'over 256 characters, truncated');
+    warn(field, 'truncated to 256');
     v = (v as string).slice(0, MAX_STRING);
   }
   return (v as string) || undefined;
@@ -81,7 +81,7 @@ function field(name: string, v: unknown, warn: Warn): unknown {
 
 function lineItems(v: unknown, warn: Warn): Props[] | undefined {
   if (!Array.isArray(v)) return warn('line_items', 'not an array');
-  if (v.length > MAX_ITEMS) warn('line_items', 'over 100, rest dropped');
+  if (v.length > MAX_ITEMS) warn('line_items', 'kept the first 100');
   const items: Props[] = [];
   v.slice(0, MAX_ITEMS).forEach((entry, i) => {
     if (!entry || typeof entry != 'object') return warn(`line_items[${i}]`, 'not an object');
@@ -101,7 +101,7 @@ function free(name: string, v: unknown, warn: Warn): unknown {
   if (RESERVED.test(name)) return warn(name, 'reserved name');
   if (!FREE_NAME.test(name)) return warn(name.slice(0, 64), 'invalid name');
   if (typeof v == 'boolean' || (typeof v == 'number' && isFinite(v))) return v;
-  return typeof v == 'string' ? text(name, v, warn) : warn(name, 'not a string, number or boolean');
+  return typeof v == 'string' ? text(name, v, warn) : warn(name, 'not a string/number/boolean');
 }
 
 export interface Validated {
@@ -139,7 +139,7 @@ export function validate(command: string, props: unknown, body: Props, warn: War
       if (clean != null) freeNames.push(name);
     } else if (!tooMany) {
       tooMany = true;
-      warn('props', 'over 100 free props, rest dropped');
+      warn('props', 'over 100 free props');
     }
     if (clean != null) body[pii ? 'hashed_' + name : name] = clean;
   }
@@ -151,5 +151,5 @@ export function validate(command: string, props: unknown, body: Props, warn: War
 export function eventId(v: unknown, warn: Warn): string | undefined {
   if (v == null) return;
   if (typeof v == 'string' && v && v.length <= 128) return v;
-  warn('event_id', 'not a string of 1–128 characters, generated');
+  warn('event_id', 'not a string ≤ 128, replaced');
 }
