@@ -1,7 +1,7 @@
 /**
  * Who is sending (SPEC §4): the device id (`__spdt`), the session id, the ad click id
  * (`sp_click_id`) and the visitor's hashed identifiers from `alias`. Ids are created and persisted
- * only when `resolve()` is called, which happens at send time, after consent.
+ * only by `resolveIds()`, which runs at send time, after consent.
  */
 import { deleteCookie, getCookie, local, rootDomain, session, setCookie } from './storage';
 import { hexId, parseJson, type Props } from './util';
@@ -64,65 +64,60 @@ function aliasFields(source: unknown): Props {
   return picked;
 }
 
-export function createIdentity(config: IdentityConfig) {
-  let uid: string | undefined;
-  let sid: string | undefined;
-  let cid: string | undefined;
-  let alias: Props = {};
-  let loaded = false; // stored ids read, and `__spdt` renewed, on this page
-  let saveClick = false;
-  let saveAlias = false;
-  const domain = () => config.cookie_domain || rootDomain();
+// Identity belongs to the visitor, not to a pixel: every pixel on the page shares it.
+let uid: string | undefined;
+let sid: string | undefined;
+let cid: string | undefined;
+let alias: Props = {};
+let loaded = false; // stored ids read, and `__spdt` renewed, on this page
+let saveClick = false;
+let saveAlias = false;
 
-  return {
-    /** Remembers a click id found in `url`; a new one replaces the old. */
-    captureClick(url: string): void {
-      const id = clickIdFrom(url);
-      if (id) {
-        cid = decode(encodeClickId(id));
-        saveClick = true;
-      }
-    },
-
-    /** Merges the alias fields of an `alias` call into what is known of the visitor. */
-    mergeAlias(body: Props): void {
-      Object.assign(alias, aliasFields(body));
-      saveAlias = true;
-    },
-
-    /** The ids to send, created and persisted on first use. Only called once sending is allowed. */
-    resolve(): Ids {
-      if (!config.cookies) sid = sid || hexId();
-      else {
-        if (!loaded) {
-          loaded = true;
-          const device = getCookie(DEVICE) || (getCookie(LEGACY_DEVICE) || '').toLowerCase();
-          uid = HEX32.test(device) ? device : hexId();
-          // Renewed on every page load: the lifetime counts from the last visit.
-          setCookie(DEVICE, uid, config.cookie_days * DAY, domain());
-          cid = cid || decode(getCookie(CLICK));
-          alias = { ...aliasFields(parseJson(local.get(ALIAS))), ...alias };
-          const stored = session.get(DEVICE) || '';
-          session.set(DEVICE, (sid = HEX32.test(stored) ? stored : hexId()));
-        }
-        if (saveClick && cid) setCookie(CLICK, encodeClickId(cid), config.click_days * DAY, domain());
-        if (saveAlias) local.set(ALIAS, JSON.stringify(alias));
-        saveClick = saveAlias = false;
-      }
-      return { uid: config.cookies ? uid : undefined, sid: sid!, cid, alias: Object.keys(alias)[0] ? alias : undefined };
-    },
-
-    /** Consent denied: every id is forgotten and deleted wherever the pixel may have stored it. */
-    forget(): void {
-      uid = sid = cid = undefined;
-      alias = {};
-      loaded = saveClick = saveAlias = false;
-      deleteCookie(DEVICE);
-      deleteCookie(CLICK);
-      local.remove(ALIAS);
-      session.remove(DEVICE);
-    },
-  };
+/** Remembers a click id found in `url`; a new one replaces the old. */
+export function captureClick(url: string): void {
+  const id = clickIdFrom(url);
+  if (id) {
+    cid = decode(encodeClickId(id));
+    saveClick = true;
+  }
 }
 
-export type Identity = ReturnType<typeof createIdentity>;
+/** Merges the alias fields of an `alias` call into what is known of the visitor. */
+export function mergeAlias(body: Props): void {
+  Object.assign(alias, aliasFields(body));
+  saveAlias = true;
+}
+
+/** The ids to send, created and persisted on first use. Only called once sending is allowed. */
+export function resolveIds(config: IdentityConfig): Ids {
+  const domain = () => config.cookie_domain || rootDomain();
+  if (!config.cookies) sid = sid || hexId();
+  else {
+    if (!loaded) {
+      loaded = true;
+      const device = getCookie(DEVICE) || (getCookie(LEGACY_DEVICE) || '').toLowerCase();
+      uid = HEX32.test(device) ? device : hexId();
+      // Renewed on every page load: the lifetime counts from the last visit.
+      setCookie(DEVICE, uid, config.cookie_days * DAY, domain());
+      cid = cid || decode(getCookie(CLICK));
+      alias = { ...aliasFields(parseJson(local.get(ALIAS))), ...alias };
+      const stored = session.get(DEVICE) || '';
+      session.set(DEVICE, (sid = HEX32.test(stored) ? stored : hexId()));
+    }
+    if (saveClick && cid) setCookie(CLICK, encodeClickId(cid), config.click_days * DAY, domain());
+    if (saveAlias) local.set(ALIAS, JSON.stringify(alias));
+    saveClick = saveAlias = false;
+  }
+  return { uid: config.cookies ? uid : undefined, sid: sid!, cid, alias: Object.keys(alias)[0] ? alias : undefined };
+}
+
+/** Consent denied: every id is forgotten and deleted wherever the pixel may have stored it. */
+export function forgetIds(): void {
+  uid = sid = cid = undefined;
+  alias = {};
+  loaded = saveClick = saveAlias = false;
+  deleteCookie(DEVICE);
+  deleteCookie(CLICK);
+  local.remove(ALIAS);
+  session.remove(DEVICE);
+}

@@ -4,7 +4,7 @@
  * `ping.min.js` tag and the npm entry.
  */
 import { isConsentState, type ConsentState } from './consent';
-import { createIdentity, type IdentityConfig } from './identity';
+import { captureClick, forgetIds, mergeAlias, resolveIds, type IdentityConfig } from './identity';
 import { watchRoutes } from './spa';
 import { createTransport, type OutEvent, type Sent } from './transport';
 import { eventId, isEventCommand, validate, type Warn } from './validate';
@@ -45,7 +45,6 @@ export function createCore(defaultEndpoint: string): Core {
   let lastViewTime = 0;
   let consent: ConsentState = 'granted';
   let consentByCommand = false; // an explicit consent call wins over the conf option
-  const identity = createIdentity(config);
   const listeners: Record<EventType, Listener[]> = { send: [], warn: [] };
 
   const emit = (type: EventType, data: unknown) => listeners[type].slice().forEach((fn) => safely(() => fn(data)));
@@ -61,7 +60,7 @@ export function createCore(defaultEndpoint: string): Core {
     endpoint: () => config.endpoint,
     header: (pid) => ({
       pid,
-      ...identity.resolve(),
+      ...resolveIds(config),
       opt_out_targeting: (navigator as { globalPrivacyControl?: boolean }).globalPrivacyControl || undefined,
     }),
     canSend: granted,
@@ -111,7 +110,7 @@ export function createCore(defaultEndpoint: string): Core {
     if (state == 'denied') {
       held = [];
       transport.clear();
-      identity.forget();
+      forgetIds();
     }
     release();
   }
@@ -130,7 +129,7 @@ export function createCore(defaultEndpoint: string): Core {
       lastView = eventKey + ' ' + url;
       lastViewTime = time;
     }
-    if (command == 'alias') identity.mergeAlias(body);
+    if (command == 'alias') mergeAlias(body);
     const event_id = eventId(read(props, 'event_id'), warn) || uuid();
     if (held.push({ key: eventKey, action: command, event_id, time, body, free }) > MAX_HELD) held.shift();
     release();
@@ -141,7 +140,7 @@ export function createCore(defaultEndpoint: string): Core {
       safely(() => {
         const name = String(command);
         log(name, props, options);
-        if (url) identity.captureClick(url);
+        if (url) captureClick(url);
         if (name == 'conf') configure(props);
         else if (name == 'consent') setConsent(props, true);
         else if (isEventCommand(name)) track(name, props, options, time, url || location.href);
@@ -150,14 +149,14 @@ export function createCore(defaultEndpoint: string): Core {
     },
     on: (type, fn) => safely(() => has(listeners, type) && typeof fn == 'function' && listeners[type].push(fn)),
     off: (type, fn) => safely(() => has(listeners, type) && (listeners[type] = listeners[type].filter((f) => f !== fn))),
-    capture: (url) => identity.captureClick(url),
+    capture: (url) => captureClick(url),
   };
 
   // A page that froze its History API simply gets no automatic views.
   safely(() =>
     watchRoutes(() =>
       safely(() => {
-        identity.captureClick(location.href);
+        captureClick(location.href);
         if (config.spa) core.call('view');
       }),
     ),

@@ -27,8 +27,9 @@ const P = 'b'.repeat(64);
 /** A fresh identity (and a fresh storage module, so the root domain is found again). */
 async function identity(config: Partial<IdentityConfig> = {}) {
   vi.resetModules();
-  const { createIdentity } = await import('../src/identity');
-  return createIdentity({ cookies: true, cookie_domain: '', cookie_days: 365, click_days: 30, ...config });
+  const ids = await import('../src/identity');
+  const full = { cookies: true, cookie_domain: '', cookie_days: 365, click_days: 30, ...config };
+  return { captureClick: ids.captureClick, mergeAlias: ids.mergeAlias, resolve: () => ids.resolveIds(full), forget: ids.forgetIds };
 }
 
 /** Every cookie named `name`, at any domain level of this site. */
