@@ -84,11 +84,11 @@ export function createCore(defaultEndpoint: string): Core {
 
   function configure(options: unknown) {
     const warn = warner('conf');
+    if (!options || typeof options != 'object') return warn('options', 'not an object');
     let names: string[] = [];
     try {
-      names = Object.keys(options!);
+      names = Object.keys(options);
     } catch {}
-    if (!options || typeof options != 'object') return warn('options', 'not an object');
     for (const name of names) {
       const v = read(options, name);
       const known = has(config, name);
@@ -149,17 +149,15 @@ export function createCore(defaultEndpoint: string): Core {
     },
     on: (type, fn) => safely(() => has(listeners, type) && typeof fn == 'function' && listeners[type].push(fn)),
     off: (type, fn) => safely(() => has(listeners, type) && (listeners[type] = listeners[type].filter((f) => f !== fn))),
-    capture: (url) => captureClick(url),
+    capture: captureClick,
   };
 
   // A page that froze its History API simply gets no automatic views.
   safely(() =>
-    watchRoutes(() =>
-      safely(() => {
-        captureClick(location.href);
-        if (config.spa) core.call('view');
-      }),
-    ),
+    watchRoutes(() => {
+      captureClick(location.href);
+      if (config.spa) core.call('view');
+    }),
   );
   return core;
 }

@@ -29,9 +29,8 @@ const LINE_ITEM = (PRODUCT + ' value quantity').split(' ').slice(1);
 const MAX_STRING = 256;
 const MAX_ITEMS = 100;
 const MAX_FREE = 100;
-/** Free-prop names that would pollute a prototype or collide with what the tag itself sends. */
-const RESERVED = /^(__proto__|constructor|prototype|url|referrer|trunc|hashed_.*)$/;
-const FREE_NAME = /^[A-Za-z_]\w{0,63}$/;
+/** A free prop's name: an identifier, but none that would pollute a prototype or collide with what the tag sends. */
+const FREE_NAME = /^(?!(__proto__|constructor|prototype|url|referrer|trunc|hashed_\w*)$)[A-Za-z_]\w{0,63}$/;
 
 export const isEventCommand = (command: string): boolean => has(COMMANDS, command);
 
@@ -98,8 +97,7 @@ function lineItems(v: unknown, warn: Warn): Props[] | undefined {
 
 /** A free prop: a safe name and a string, number or boolean value. */
 function free(name: string, v: unknown, warn: Warn): unknown {
-  if (RESERVED.test(name)) return warn(name, 'reserved name');
-  if (!FREE_NAME.test(name)) return warn(name.slice(0, 64), 'invalid name');
+  if (!FREE_NAME.test(name)) return warn(name.slice(0, 64), 'invalid or reserved name');
   if (typeof v == 'boolean' || (typeof v == 'number' && isFinite(v))) return v;
   return typeof v == 'string' ? text(name, v, warn) : warn(name, 'not a string/number/boolean');
 }
