@@ -67,7 +67,7 @@ function aliasFields(source: unknown): Props {
 // Identity belongs to the visitor, not to a pixel: every pixel on the page shares it.
 let uid: string | undefined;
 let sid: string | undefined;
-let cid: string | undefined;
+let click: string | undefined; // the click id as its cookie stores it: URL-encoded
 let alias: Props = {};
 let loaded = false; // stored ids read, and `__spdt` renewed, on this page
 let saveClick = false;
@@ -77,7 +77,7 @@ let saveAlias = false;
 export function captureClick(url: string): void {
   const id = clickIdFrom(url);
   if (id) {
-    cid = decode(encodeClickId(id));
+    click = encodeClickId(id);
     saveClick = true;
   }
 }
@@ -99,21 +99,21 @@ export function resolveIds(config: IdentityConfig): Ids {
       uid = HEX32.test(device) ? device : hexId();
       // Renewed on every page load: the lifetime counts from the last visit.
       setCookie(DEVICE, uid, config.cookie_days * DAY, domain());
-      cid = cid || decode(getCookie(CLICK));
+      click = click || getCookie(CLICK);
       alias = { ...aliasFields(parseJson(local.get(ALIAS))), ...alias };
       const stored = session.get(DEVICE) || '';
       session.set(DEVICE, (sid = HEX32.test(stored) ? stored : hexId()));
     }
-    if (saveClick && cid) setCookie(CLICK, encodeClickId(cid), config.click_days * DAY, domain());
+    if (saveClick && click) setCookie(CLICK, click, config.click_days * DAY, domain());
     if (saveAlias) local.set(ALIAS, JSON.stringify(alias));
     saveClick = saveAlias = false;
   }
-  return { uid: config.cookies ? uid : undefined, sid: sid!, cid, alias: Object.keys(alias)[0] ? alias : undefined };
+  return { uid: config.cookies ? uid : undefined, sid: sid!, cid: decode(click), alias: Object.keys(alias)[0] ? alias : undefined };
 }
 
 /** Consent denied: every id is forgotten and deleted wherever the pixel may have stored it. */
 export function forgetIds(): void {
-  uid = sid = cid = undefined;
+  uid = sid = click = undefined;
   alias = {};
   loaded = saveClick = saveAlias = false;
   deleteCookie(DEVICE);

@@ -139,7 +139,7 @@ export function createCore(defaultEndpoint: string): Core {
     call(command, props, options, time = Date.now(), url) {
       safely(() => {
         const name = String(command);
-        log(name, props, options);
+        log(name, props);
         if (url) captureClick(url);
         if (name == 'conf') configure(props);
         else if (name == 'consent') setConsent(props, true);
