@@ -6,16 +6,16 @@
  * a synchronous hash costs microseconds and keeps the send path simple: no call ever waits.
  */
 
-const K = new Int32Array(64);
-const H0 = new Int32Array(8);
+const K: number[] = [];
+const H0: number[] = [];
 // The constants are the first 32 bits of the fractional parts of the square roots (H0) and cube
 // roots (K) of the first primes; computing them is smaller than shipping the table.
 for (let n = 2, found = 0; found < 64; n++) {
   let divisor = 2;
   while (n % divisor) divisor++;
   if (divisor == n) {
-    if (found < 8) H0[found] = (n ** (1 / 2) % 1) * 2 ** 32;
-    K[found++] = (n ** (1 / 3) % 1) * 2 ** 32;
+    if (found < 8) H0[found] = ((n ** (1 / 2) % 1) * 2 ** 32) | 0;
+    K[found++] = ((n ** (1 / 3) % 1) * 2 ** 32) | 0;
   }
 }
 
@@ -35,7 +35,7 @@ export function sha256(text: string): string {
   let hash = H0;
   for (let j = 0; j < bytes.length; j += 64) {
     const w: number[] = [];
-    let s = Array.from(hash);
+    let s = hash;
     for (let i = 0; i < 64; i++) {
       const x = w[i - 15];
       const y = w[i - 2];
@@ -48,9 +48,9 @@ export function sha256(text: string): string {
       const t2 = (rotate(a, 2) ^ rotate(a, 13) ^ rotate(a, 22)) + ((a & b) ^ (a & c) ^ (b & c));
       s = [(t1 + t2) | 0, a, b, c, (d + t1) | 0, e, f, g];
     }
-    hash = hash.map((v, i) => v + s[i]);
+    hash = hash.map((v, i) => (v + s[i]) | 0);
   }
-  return Array.from(hash, (v) => (v >>> 0).toString(16).padStart(8, '0')).join('');
+  return hash.map((v) => (v >>> 0).toString(16).padStart(8, '0')).join('');
 }
 
 const HASHED = /^[0-9a-f]{64}$/i;
