@@ -38,7 +38,7 @@ export function createCore(defaultEndpoint: string): Core {
     cookie_days: 365,
     click_days: 30,
     spa: true,
-    debug: /[?&]spdt_debug=1\b/.test(location.search),
+    debug: /[?&]spdt_debug=1/.test(location.search),
   };
   let held: Held[] = [];
   let lastView = ''; // key and URL of the last view sent

@@ -15,9 +15,8 @@ safely(() => {
   if (stub && stub.version) return;
 
   const script = document.currentScript as HTMLScriptElement | null;
-  const src = (script && script.src) || '';
   // The collector defaults to the directory the tag was served from.
-  const core = createCore(src ? src.split(/[?#]/)[0].replace(/\/[^/]*$/, '') : location.origin);
+  const core = createCore(script && script.src ? new URL('.', script.src).href.slice(0, -1) : location.origin);
 
   const spdt = (command: unknown, props?: unknown, options?: unknown) => core.call(command, props, options);
   const { on, off } = core;
