@@ -120,8 +120,7 @@ export function createCore(defaultEndpoint: string): Core {
     const warn = warner(command);
     const optionKey = read(options, 'key');
     const eventKey = typeof optionKey == 'string' && optionKey ? optionKey : config.key;
-    const body: Props = { url };
-    if (document.referrer) body.referrer = document.referrer;
+    const body: Props = { url, referrer: document.referrer || undefined }; // undefined: left out of the JSON
     const { free } = validate(command, props, body, warn);
     if (command == 'custom' && !body.event_name) return warn('event_name', 'missing, not sent');
     if (command == 'view') {

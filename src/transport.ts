@@ -66,7 +66,8 @@ export function pack(events: OutEvent[], header: (key: string) => Props, sentAt:
       sent_at: sentAt,
       batch: keysOf(list).map((key) => ({
         ...header(key),
-        events: list.filter((e) => e.key == key).map(({ action, event_id, time, body }) => ({ action, event_id, time, body })),
+        // On the wire an event is its action, event_id, time and body (undefined drops out of JSON).
+        events: list.filter((e) => e.key == key).map((e) => ({ ...e, key: undefined, free: undefined })),
       })),
     });
   const fits = (body: string) => byteLength(body) <= MAX_BODY;
@@ -89,7 +90,7 @@ export function imageUrl(endpoint: string, header: Props, e: OutEvent): string {
       url, ref: referrer, alias: header.alias, opt_out_targeting: header.opt_out_targeting && 1,
     };
     for (const [name, v] of Object.entries(fields).concat(Object.entries(props)))
-      if (v != null) params.append(name, typeof v == 'object' ? JSON.stringify(v) : '' + v);
+      if (v != null) params.append(name, typeof v == 'object' ? JSON.stringify(v) : (v as string));
     return endpoint + '/v1/img?' + params;
   };
   const url = shrink(e, render, (u) => u.length < MAX_URL);
@@ -137,11 +138,9 @@ export function createTransport(deps: TransportDeps) {
 
   /** Takes the persisted events into this page's outbox; removing them is the claim. */
   function claim() {
-    if (!deps.canPersist()) return;
-    const list = stored();
-    if (list.length) {
+    if (deps.canPersist()) {
+      outbox = stored().concat(outbox);
       local.remove(OUTBOX);
-      outbox = list.concat(outbox);
     }
   }
 
@@ -184,7 +183,6 @@ export function createTransport(deps: TransportDeps) {
   const onLeave = () => safely(leave);
   addEventListener('pagehide', onLeave);
   addEventListener('visibilitychange', () => (document.visibilityState == 'hidden' ? onLeave() : schedule(0)));
-  addEventListener('pageshow', () => schedule(0));
   // Tabs coming back online together: a random delay lets one claim the persisted events first.
   addEventListener('online', () => schedule(Math.random() * 1000));
 
@@ -198,7 +196,5 @@ export function createTransport(deps: TransportDeps) {
       outbox = [];
       local.remove(OUTBOX);
     },
-    /** Starts sending whatever earlier pages left persisted. */
-    resume: () => schedule(0),
   };
 }
