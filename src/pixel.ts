@@ -79,7 +79,6 @@ export function createCore(defaultEndpoint: string): Core {
       if (e.key) transport.add(e as OutEvent);
       return !e.key;
     });
-    transport.resume();
   }
 
   function configure(options: unknown) {
