@@ -1,7 +1,7 @@
 import typescript from '@rollup/plugin-typescript';
 import terser from '@rollup/plugin-terser';
 
-const ts = (target) => typescript({ tsconfig: './tsconfig.json', target, include: ['src/**/*.ts'], declaration: false });
+const ts = (target) => typescript({ tsconfig: './tsconfig.json', target, include: ['src/**/*.ts'], declaration: false, noEmitOnError: true });
 
 export default [
   // The tag: one self-contained IIFE, every byte counted.
@@ -14,7 +14,7 @@ export default [
         ecma: 2020,
         compress: { passes: 3, unsafe_arrows: true, pure_getters: true },
         // Internal method names never leave the bundle (wire, option and public names are not here).
-        mangle: { properties: { regex: /^(canSend|canPersist|header|sent|capture)$/ } },
+        mangle: { properties: { regex: /^(canSend|canPersist|header|sent|capture|free)$/ } },
         format: { comments: false },
       }),
     ],

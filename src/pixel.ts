@@ -121,7 +121,7 @@ export function createCore(defaultEndpoint: string): Core {
     const eventKey = typeof optionKey == 'string' && optionKey ? optionKey : config.key;
     const body: Props = { url, referrer: document.referrer || undefined }; // undefined: left out of the JSON
     const { free } = validate(command, props, body, warn);
-    if (command == 'custom' && !body.event_name) return warn('event_name', 'missing, not sent');
+    if (command == 'custom' && !body.event_name) return warn('event_name', 'required');
     if (command == 'view') {
       if (lastView == eventKey + ' ' + url && time - lastViewTime < VIEW_WINDOW) return;
       lastView = eventKey + ' ' + url;
@@ -142,7 +142,7 @@ export function createCore(defaultEndpoint: string): Core {
         if (name == 'conf') configure(props);
         else if (name == 'consent') setConsent(props, true);
         else if (isEventCommand(name)) track(name, props, options, time, url || location.href);
-        else warner(name)('command', 'unknown, not sent');
+        else warner(name)('command', 'unknown');
       });
     },
     on: (type, fn) => safely(() => has(listeners, type) && typeof fn == 'function' && listeners[type].push(fn)),

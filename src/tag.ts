@@ -37,7 +37,7 @@ safely(() => {
   const q = { push: run };
 
   const queued = [stub && stub.q, stub && stub._q];
-  w.spdt = Object.assign(spdt, { version: '1', on, off, emit: spdt, q, _q: q });
+  w.spdt = Object.assign(spdt, methods, { version: '1', q, _q: q });
   if (stub) safely(() => Object.assign(stub, { q, _q: q }));
   for (const list of queued) for (let i = 0; list && i < list.length; i++) run(list[i]);
   core.capture(location.href);

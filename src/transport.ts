@@ -38,18 +38,14 @@ export const byteLength = (s: string): number => (/[^\x00-\x7f]/.test(s) ? new B
  * then without its line items, then with url and referrer shortened, marking it `trunc: 1`.
  */
 export function shrink(e: OutEvent, render: (body: Props) => string, fits: (rendered: string) => boolean): string {
-  let rendered = render(e.body);
-  if (fits(rendered)) return rendered;
-  const body: Props = { ...e.body, trunc: 1 };
-  const steps = [
-    () => e.free?.forEach((name) => delete body[name]),
-    () => delete body.line_items,
-    () => ['url', 'referrer'].forEach((name) => body[name] && (body[name] = (body[name] as string).slice(0, 1024))),
-  ];
-  for (const step of steps) {
-    step();
+  const body: Props = { ...e.body };
+  let rendered = render(body);
+  for (let step = 0; step < 3 && !fits(rendered); step++) {
+    body.trunc = 1;
+    if (step == 0) for (const name of e.free || []) delete body[name];
+    if (step == 1) delete body.line_items;
+    if (step == 2) for (const name of ['url', 'referrer']) body[name] = (body[name] as string)?.slice(0, 1024);
     rendered = render(body);
-    if (fits(rendered)) break;
   }
   return rendered;
 }
