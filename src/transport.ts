@@ -69,8 +69,8 @@ export function pack(events: OutEvent[], header: (key: string) => Props, sentAt:
   const fits = (body: string) => byteLength(body) <= MAX_BODY;
   // Grouped by key, so that halves split as few batch items as possible.
   events = keysOf(events).flatMap((key) => events.filter((e) => e.key == key));
-  const body = render(events);
   if (!events.length) return [];
+  const body = render(events);
   if (fits(body)) return [{ body, events }];
   if (events.length == 1) return [{ body: shrink(events[0], (b) => render([{ ...events[0], body: b }]), fits), events }];
   const half = events.length >> 1;
