@@ -103,6 +103,29 @@ export function recordRequests(page: Page) {
   return requests;
 }
 
+/** The page threw nothing and logged no error. */
+export function expectClean(seen: ReturnType<typeof watchPage>): void {
+  expect(seen.pageErrors).toEqual([]);
+  expect(seen.consoleErrors).toEqual([]);
+}
+
+/** Waits until an event matching `match` is stored for `key`; returns every event stored so far. */
+export async function waitForMatch(site: Site, key: string, match: (e: StoredEvent) => boolean): Promise<StoredEvent[]> {
+  let events: StoredEvent[] = [];
+  await expect.poll(async () => (events = await site.events(key)).some(match), { intervals: [50, 100, 200] }).toBe(true);
+  return events;
+}
+
+/**
+ * Sends a marker event after everything before it and resolves once it is stored: what the page
+ * did before the marker has happened by then, so its absence can be asserted without a sleep.
+ */
+export async function sendMarker(page: Page, site: Site, key: string): Promise<StoredEvent[]> {
+  const marker = 'm' + Math.random().toString(36).slice(2);
+  await page.evaluate((m) => (window as any).spdt('custom_event_5', { marker: m }), marker);
+  return waitForMatch(site, key, (e) => e.body.marker === marker);
+}
+
 /** Resolves once the tag has installed itself on the page. */
 export const tagLoaded = (page: Page) => page.waitForFunction(() => (window as any).spdt && (window as any).spdt.version);
 

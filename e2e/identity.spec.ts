@@ -4,7 +4,7 @@
  * where co.uk is a public suffix), checked against what the reference collector stored.
  */
 import type { BrowserContext, Cookie, Page } from '@playwright/test';
-import { test, expect, html, spotifySnippet, newKey, tagLoaded, watchPage, type Site } from './fixtures';
+import { test, expect, html, spotifySnippet, newKey, tagLoaded, watchPage, type Site, expectClean } from './fixtures';
 
 const WWW = 'www.example.co.uk';
 const DAY = 86400;
@@ -25,10 +25,6 @@ function expectExpiresInDays(c: Cookie | undefined, days: number) {
   expect(Math.abs(c!.expires - (Date.now() / 1000 + days * DAY))).toBeLessThan(60);
 }
 
-function expectClean(seen: ReturnType<typeof watchPage>) {
-  expect(seen.pageErrors).toEqual([]);
-  expect(seen.consoleErrors).toEqual([]);
-}
 
 /** Loads `url` and waits until the collector holds `count` events for `key`. */
 async function visit(page: Page, site: Site, url: string, key: string, count: number) {

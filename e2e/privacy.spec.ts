@@ -9,7 +9,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { BrowserContext, Page } from '@playwright/test';
-import { test, expect, html, newKey, tagLoaded, watchPage, recordRequests, type Site } from './fixtures';
+import { test, expect, html, newKey, tagLoaded, watchPage, recordRequests, type Site, expectClean } from './fixtures';
 
 const sha256 = (s: string) => createHash('sha256').update(s, 'utf8').digest('hex');
 
@@ -94,10 +94,6 @@ async function expectNoRawPii(requests: Requests, site: Site, key: string, raws:
       }
 }
 
-function expectClean(seen: ReturnType<typeof watchPage>) {
-  expect(seen.pageErrors).toEqual([]);
-  expect(seen.consoleErrors).toEqual([]);
-}
 
 const HOST = 'www.example.co.uk';
 

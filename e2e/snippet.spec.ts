@@ -2,32 +2,15 @@
  * SPEC §1, the loader snippet: Spotify's snippet unchanged, the project's own snippet, every queue
  * shape drained once and in order, `window.spdt` after load, double loads, noscript, endpoint default.
  */
-import type { Page } from '@playwright/test';
-import { test, expect, html, spotifySnippet, newKey, tagLoaded, holdTag, watchPage, type Site, type StoredEvent } from './fixtures';
+import { test, expect, html, spotifySnippet, newKey, tagLoaded, holdTag, watchPage, expectClean, waitForMatch, sendMarker } from './fixtures';
 import { snippet } from '../src/snippet';
 
 /** The project's own snippet for `key`, loading the tag from this collector. */
 const ours = (key: string, options: { src?: string; endpoint?: string } = {}) =>
   snippet({ key, src: options.src ?? '/ping.min.js', endpoint: options.endpoint });
 
-/** Waits until an event matching `match` is stored for `key`; returns every event stored so far. */
-async function waitForMatch(site: Site, key: string, match: (e: StoredEvent) => boolean): Promise<StoredEvent[]> {
-  let events: StoredEvent[] = [];
-  await expect.poll(async () => (events = await site.events(key)).some(match), { intervals: [50, 100, 200] }).toBe(true);
-  return events;
-}
 
-/** Sends a marker event after everything before it; resolves once it is stored. */
-async function sendMarker(page: Page, site: Site, key: string): Promise<StoredEvent[]> {
-  const marker = 'm' + Math.random().toString(36).slice(2);
-  await page.evaluate((m) => (window as any).spdt('custom_event_5', { marker: m }), marker);
-  return waitForMatch(site, key, (e) => e.body.marker === marker);
-}
 
-function clean(seen: ReturnType<typeof watchPage>) {
-  expect(seen.pageErrors).toEqual([]);
-  expect(seen.consoleErrors).toEqual([]);
-}
 
 test.describe('SPEC §1: the loader snippet', () => {
   test("Spotify's snippet, unchanged: conf, view and purchase are stored in call order", async ({ page, site }) => {
@@ -39,7 +22,7 @@ test.describe('SPEC §1: the loader snippet', () => {
     expect(events.map((e) => e.action)).toEqual(['view', 'purchase']);
     expect(events[1].body).toEqual({ url: page.url(), value: 12.5, currency: 'EUR', order_id: 'S-1' });
     expect(events[0].time).toBeLessThanOrEqual(events[1].time);
-    clean(seen);
+    expectClean(seen);
   });
 
   test("the project's snippet: at most 400 bytes of inline script with conf and view", async () => {
@@ -57,7 +40,7 @@ test.describe('SPEC §1: the loader snippet', () => {
     const [view] = await site.waitForEvents(key, 1);
     expect(view).toMatchObject({ key, action: 'view', transport: 'beacon' });
     expect(view.body.url).toBe(page.url());
-    clean(seen);
+    expectClean(seen);
   });
 
   test("the project's snippet: calls queued before the tag loads keep their own time and URL", async ({ page, site }) => {
@@ -81,7 +64,7 @@ test.describe('SPEC §1: the loader snippet', () => {
     expect(view.time).toBeLessThanOrEqual(times.beforeRoute);
     expect(purchase.time).toBeGreaterThanOrEqual(times.beforeRoute);
     expect(purchase.time).toBeLessThanOrEqual(times.beforeRelease);
-    clean(seen);
+    expectClean(seen);
   });
 
   test('the click id in a queued call URL survives a route change before the tag loads', async ({ page, site, context }) => {
@@ -98,7 +81,7 @@ test.describe('SPEC §1: the loader snippet', () => {
     expect(events.map((e) => [e.action, e.cid])).toEqual([['view', 'abc'], ['purchase', 'abc']]);
     const cookies = await context.cookies();
     expect(cookies.find((c) => c.name === 'sp_click_id')?.value).toBe('abc');
-    clean(seen);
+    expectClean(seen);
   });
 
   test("Spotify's stub: queued calls take the bundle's load time and URL", async ({ page, site }) => {
@@ -115,7 +98,7 @@ test.describe('SPEC §1: the loader snippet', () => {
     const [view] = await site.waitForEvents(key, 1);
     expect(view).toMatchObject({ action: 'view', body: { url: loadUrl } });
     expect(view.time).toBeGreaterThanOrEqual(beforeRelease);
-    clean(seen);
+    expectClean(seen);
   });
 
   test('the object stub (_q of emit/on/off) is drained: emits are stored, a queued on() listens', async ({ page, site }) => {
@@ -144,7 +127,7 @@ test.describe('SPEC §1: the loader snippet', () => {
     await page.waitForFunction(() => (window as any).sent.length > 0);
     expect(await page.evaluate(() => (window as any).sent[0].transport)).toBe('beacon');
     expect(await page.evaluate(() => (window as any).neverCalled)).toBeUndefined();
-    clean(seen);
+    expectClean(seen);
   });
 
   test('all queue shapes on one page: q before _q, each in call order, each exactly once', async ({ page, site }) => {
@@ -165,7 +148,7 @@ test.describe('SPEC §1: the loader snippet', () => {
     const events = await sendMarker(page, site, key);
     expect(events.filter((e) => e.action === 'custom_event_1').map((e) => e.body.n)).toEqual([1, 2, 3, 4, 5]);
     expect(events).toHaveLength(6);
-    clean(seen);
+    expectClean(seen);
   });
 
   test('after load: spdt.on/off subscribe to send and warn', async ({ page, site }) => {
@@ -204,7 +187,7 @@ test.describe('SPEC §1: the loader snippet', () => {
     });
     await waitForMatch(site, key, (e) => e.body.n === 2);
     expect(await page.evaluate(() => [(window as any).sends.length, (window as any).warns.length])).toEqual([1, 1]);
-    clean(seen);
+    expectClean(seen);
   });
 
   const stubs: [string, (key: string) => string, string][] = [
@@ -234,7 +217,7 @@ test.describe('SPEC §1: the loader snippet', () => {
       await page.evaluate(`${call}; undefined`);
       const events = await waitForMatch(site, key, (e) => e.body.n === 1);
       expect(events.map((e) => e.action)).toEqual(['view', 'custom_event_1']);
-      clean(seen);
+      expectClean(seen);
     });
   }
 
@@ -266,7 +249,7 @@ test.describe('SPEC §1: the loader snippet', () => {
       ['view', '/once/next'],
       ['custom_event_5', '/once/next'],
     ]);
-    clean(seen);
+    expectClean(seen);
   });
 
   test("Spotify's snippet pasted twice loads one bundle; its second view is dropped", async ({ page, site }) => {
@@ -281,7 +264,7 @@ test.describe('SPEC §1: the loader snippet', () => {
     expect(events.map((e) => e.action).sort()).toEqual(['custom_event_5', 'view']);
     expect(tagRequests).toHaveLength(1);
     expect(await page.locator('script[src*="ping.min.js"]').count()).toBe(1);
-    clean(seen);
+    expectClean(seen);
   });
 
   test('noscript: with JavaScript disabled the image is requested and stored as a view', async ({ browser, site }) => {
@@ -294,7 +277,7 @@ test.describe('SPEC §1: the loader snippet', () => {
     expect(new URL((await image).url()).searchParams.get('key')).toBe(key);
     const [view] = await site.waitForEvents(key, 1);
     expect(view).toMatchObject({ key, action: 'view', ns: true, transport: 'image' });
-    clean(seen);
+    expectClean(seen);
     await context.close();
   });
 });
@@ -310,7 +293,7 @@ test.describe('SPEC §1 and §3: the endpoint', () => {
     expect(request.url()).toBe(`${site.origin}/dist/v1/ingest`);
     const body = JSON.parse(request.postData()!);
     expect(body.batch[0]).toMatchObject({ pid: key, events: [{ action: 'view' }] });
-    clean(seen);
+    expectClean(seen);
   });
 
   test('conf({ endpoint }) overrides the default, in both snippets', async ({ page, site }) => {
@@ -323,6 +306,6 @@ test.describe('SPEC §1 and §3: the endpoint', () => {
 
     await page.goto(site.page(html(ours(ourKey, { src: '/dist/ping.min.js', endpoint: site.origin }))));
     expect((await site.waitForEvents(ourKey, 1))[0].action).toBe('view');
-    clean(seen);
+    expectClean(seen);
   });
 });

@@ -7,7 +7,7 @@
  */
 import type { Page } from '@playwright/test';
 import config from '../playwright.config';
-import { test, expect, html, spotifySnippet, newKey, tagLoaded, watchPage, type Site, type StoredEvent } from './fixtures';
+import { test, expect, html, spotifySnippet, newKey, tagLoaded, watchPage, type Site, type StoredEvent, expectClean } from './fixtures';
 
 declare global {
   interface Window {
@@ -54,10 +54,6 @@ const summary = (events: StoredEvent[]) => events.map((e) => [e.action, e.body.u
 const unordered = (rows: unknown[][]) => rows.map((r) => JSON.stringify(r)).sort();
 const at = (url: string, path: string) => new URL(path, url).href;
 
-function expectClean(seen: ReturnType<typeof watchPage>) {
-  expect(seen.pageErrors).toEqual([]);
-  expect(seen.consoleErrors).toEqual([]);
-}
 
 test.describe('SPEC §3 spa: automatic views on route changes', () => {
   test('pushState to a new path sends a view with the new URL', async ({ page, site }) => {

@@ -4,7 +4,7 @@
  * requests the browser really made and on what the reference collector stored.
  */
 import type { Page, Request } from '@playwright/test';
-import { test, expect, html, spotifySnippet, newKey, tagLoaded, watchPage, type Site, type StoredEvent } from './fixtures';
+import { test, expect, html, spotifySnippet, newKey, tagLoaded, watchPage, type Site, type StoredEvent, expectClean } from './fixtures';
 
 declare global {
   interface Window {
@@ -66,10 +66,6 @@ async function waitFor(site: Site, key: string, match: (e: StoredEvent) => boole
   return events;
 }
 
-function expectClean(seen: ReturnType<typeof watchPage>) {
-  expect(seen.pageErrors).toEqual([]);
-  expect(seen.consoleErrors).toEqual([]);
-}
 
 test.describe('SPEC §6: batching', () => {
   test('events called in one task go out in ONE text/plain request of batch shape', async ({ page, site }) => {

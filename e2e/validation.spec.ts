@@ -3,7 +3,7 @@
  * per bad field, unknown commands, held events before `conf`, `options.key`, and hostile input.
  */
 import type { Page } from '@playwright/test';
-import { test, expect, html, spotifySnippet, newKey, tagLoaded, watchPage, type Site, type StoredEvent } from './fixtures';
+import { test, expect, html, spotifySnippet, newKey, tagLoaded, watchPage, type Site, expectClean, waitForMatch, sendMarker } from './fixtures';
 
 type Seen = ReturnType<typeof watchPage>;
 
@@ -19,19 +19,7 @@ async function openPixel(page: Page, site: Site, key: string): Promise<Seen> {
 const call = (page: Page, command: string, propsJson?: string, options?: object) =>
   page.evaluate(([c, p, o]) => (window as any).spdt(c, p === undefined ? undefined : JSON.parse(p), o), [command, propsJson, options] as const);
 
-/** Waits until an event matching `match` is stored for `key`; returns every event stored so far. */
-async function waitForMatch(site: Site, key: string, match: (e: StoredEvent) => boolean): Promise<StoredEvent[]> {
-  let events: StoredEvent[] = [];
-  await expect.poll(async () => (events = await site.events(key)).some(match), { intervals: [50, 100, 200] }).toBe(true);
-  return events;
-}
 
-/** Sends a marker event after everything before it; resolves once it is stored. */
-async function sendMarker(page: Page, site: Site, key: string): Promise<StoredEvent[]> {
-  const marker = 'm' + Math.random().toString(36).slice(2);
-  await page.evaluate((m) => (window as any).spdt('custom_event_5', { marker: m }), marker);
-  return waitForMatch(site, key, (e) => e.body.marker === marker);
-}
 
 /** The page's console warnings so far: a console message logged now arrives after all earlier ones. */
 async function warningsSoFar(page: Page, seen: Seen): Promise<string[]> {
@@ -42,10 +30,6 @@ async function warningsSoFar(page: Page, seen: Seen): Promise<string[]> {
   return seen.warnings.slice();
 }
 
-function clean(seen: Seen) {
-  expect(seen.pageErrors).toEqual([]);
-  expect(seen.consoleErrors).toEqual([]);
-}
 
 const UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
@@ -94,7 +78,7 @@ test.describe('SPEC §2: validation and normalisation', () => {
       gift: false,
     });
     expect(await warningsSoFar(page, seen)).toEqual([]);
-    clean(seen);
+    expectClean(seen);
   });
 
   const many = <T,>(n: number, make: (i: number) => T): T[] => Array.from({ length: n }, (_, i) => make(i));
@@ -171,7 +155,7 @@ test.describe('SPEC §2: validation and normalisation', () => {
       expect(warnings[0]).toContain(c.command);
       expect(warnings[0]).toMatch(c.field);
       expect(await page.evaluate(() => ({} as any).polluted)).toBeUndefined();
-      clean(seen);
+      expectClean(seen);
     });
   }
 
@@ -184,7 +168,7 @@ test.describe('SPEC §2: validation and normalisation', () => {
     const warnings = await warningsSoFar(page, seen);
     expect(warnings).toHaveLength(1);
     expect(warnings[0]).toMatch(/^\[spdt\].*purchased/);
-    clean(seen);
+    expectClean(seen);
   });
 
   test('custom without event_name is warned and not sent; with it, it is sent', async ({ page, site }) => {
@@ -200,7 +184,7 @@ test.describe('SPEC §2: validation and normalisation', () => {
     const warnings = await warningsSoFar(page, seen);
     expect(warnings).toHaveLength(1);
     expect(warnings[0]).toMatch(/^\[spdt\] custom.*event_name/);
-    clean(seen);
+    expectClean(seen);
   });
 
   test('event_id: kept when given, a UUID v4 when absent, a new UUID v4 (warned) when invalid', async ({ page, site }) => {
@@ -221,7 +205,7 @@ test.describe('SPEC §2: validation and normalisation', () => {
     const warnings = await warningsSoFar(page, seen);
     expect(warnings).toHaveLength(1);
     expect(warnings[0]).toMatch(/^\[spdt\] custom_event_1.*event_id/);
-    clean(seen);
+    expectClean(seen);
   });
 
   test('events before any conf are held (at most 100, oldest dropped) and sent once a key is set', async ({ page, site }) => {
@@ -238,7 +222,7 @@ test.describe('SPEC §2: validation and normalisation', () => {
     const events = await sendMarker(page, site, key);
     expect(events).toHaveLength(101);
     expect(events.filter((e) => e.action === 'custom_event_1').map((e) => e.body.n)).toEqual(Array.from({ length: 100 }, (_, i) => i + 5));
-    clean(seen);
+    expectClean(seen);
   });
 
   test('options.key sends that one call to another key', async ({ page, site }) => {
@@ -252,7 +236,7 @@ test.describe('SPEC §2: validation and normalisation', () => {
     const events = await sendMarker(page, site, key);
     expect(events.map((e) => [e.action, e.body.n]).sort()).toEqual([['custom_event_1', 2], ['custom_event_5', undefined]]);
     expect(await site.events(other)).toHaveLength(1);
-    clean(seen);
+    expectClean(seen);
   });
 });
 
@@ -351,7 +335,7 @@ test.describe('SPEC §2: no call throws into the page', () => {
     expect(await page.evaluate(() => Object.getOwnPropertyNames(Object.prototype).sort())).toEqual(protoBefore);
     expect(await page.evaluate(() => [({} as any).polluted, (Object.prototype as any).polluted])).toEqual([undefined, undefined]);
     expect(await page.evaluate(() => [(window as any).__rejections, (window as any).__errors])).toEqual([[], []]);
-    clean(seen);
+    expectClean(seen);
   });
 
   test('spdt.on and spdt.off with hostile arguments do not throw', async ({ page, site }) => {
@@ -383,6 +367,6 @@ test.describe('SPEC §2: no call throws into the page', () => {
     expect(thrown).toEqual([]);
     await call(page, 'custom_event_1', JSON.stringify({ n: 1 }));
     await site.waitForEvents(key, 1);
-    clean(seen);
+    expectClean(seen);
   });
 });
