@@ -117,6 +117,7 @@ export function forgetIds(): void {
   alias = {};
   loaded = saveClick = saveAlias = false;
   deleteCookie(DEVICE);
+  deleteCookie(LEGACY_DEVICE); // or a later grant would adopt the old device id again
   deleteCookie(CLICK);
   local.remove(ALIAS);
   session.remove(DEVICE);

@@ -102,7 +102,7 @@ export function createCore(defaultEndpoint: string): Core {
   }
 
   function setConsent(state: unknown, fromCommand: boolean) {
-    if (!isConsentState(state)) return warner('consent')('state', 'unknown state');
+    if (!isConsentState(state)) return warner('consent')('state', 'unknown');
     if (consentByCommand && !fromCommand) return;
     consentByCommand = consentByCommand || fromCommand;
     consent = state;

@@ -169,8 +169,14 @@ export const setReferrer = (referrer: string) => setOwn(document, 'referrer', re
 
 /** Sets `document.visibilityState` and fires `visibilitychange` the way a browser does (at the document, bubbling). */
 export function changeVisibility(state: 'hidden' | 'visible'): void {
-  if (state == 'hidden') setOwn(document, 'visibilityState', 'hidden');
-  else unsetOwn(document, 'visibilityState');
+  // A browser changes both together.
+  if (state == 'hidden') {
+    setOwn(document, 'visibilityState', 'hidden');
+    setOwn(document, 'hidden', true);
+  } else {
+    unsetOwn(document, 'visibilityState');
+    unsetOwn(document, 'hidden');
+  }
   document.dispatchEvent(new Event('visibilitychange', { bubbles: true }));
 }
 
