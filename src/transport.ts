@@ -178,7 +178,7 @@ export function createTransport(deps: TransportDeps) {
 
   const onLeave = () => safely(leave);
   addEventListener('pagehide', onLeave);
-  addEventListener('visibilitychange', () => (document.visibilityState == 'hidden' ? onLeave() : schedule(0)));
+  addEventListener('visibilitychange', () => (document.hidden ? onLeave() : schedule(0)));
   // Tabs coming back online together: a random delay lets one claim the persisted events first.
   addEventListener('online', () => schedule(Math.random() * 1000));
   // What earlier pages (or tabs) left persisted goes out once this page has read its queue.
