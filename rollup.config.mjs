@@ -14,7 +14,7 @@ export default [
         ecma: 2020,
         compress: { passes: 3, unsafe_arrows: true, pure_getters: true },
         // Internal method names never leave the bundle (wire, option and public names are not here).
-        mangle: { properties: { regex: /^(canSend|canPersist|header|sent|capture|free)$/ } },
+        mangle: { properties: { regex: /^(canSend|header|sent|free)$/ } },
         format: { comments: false },
       }),
     ],

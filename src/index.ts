@@ -3,6 +3,7 @@
  * browser global, so server-side rendering is safe; on a server every call does nothing.
  */
 import { createCore, type Core } from './pixel';
+import { captureClick } from './identity';
 import type { EventName, Pixel, PixelOptions } from './types';
 
 export type * from './types';
@@ -18,7 +19,7 @@ export function createPixel(options: PixelOptions = {}): Pixel {
   if (typeof window != 'undefined' && typeof document != 'undefined') {
     core = createCore(location.origin);
     core.call('conf', options);
-    core.capture(location.href);
+    captureClick(location.href);
   }
   const pixel = ((command: unknown, props?: unknown, opts?: unknown) => core && core.call(command, props, opts)) as Pixel;
   for (const command of COMMANDS) (pixel as any)[command] = (props?: unknown, opts?: unknown) => pixel(command as any, props as any, opts as any);

@@ -18,8 +18,6 @@ export interface Core {
   call(command: unknown, props?: unknown, options?: unknown, time?: number, url?: string): void;
   on(type: EventType, fn: Listener): void;
   off(type: EventType, fn: Listener): void;
-  /** Reads the click id from a URL the visitor landed on or moved to. */
-  capture(url: string): void;
 }
 
 /** A tracked event that may still lack its key (held until a `conf` sets one). */
@@ -56,15 +54,13 @@ export function createCore(defaultEndpoint: string): Core {
   };
 
   const granted = () => consent == 'granted';
-  const transport = createTransport({
-    endpoint: () => config.endpoint,
+  const transport = createTransport(config, {
     header: (pid) => ({
       pid,
       ...resolveIds(config),
       opt_out_targeting: (navigator as { globalPrivacyControl?: boolean }).globalPrivacyControl || undefined,
     }),
     canSend: granted,
-    canPersist: () => granted() && config.cookies,
     sent(info: Sent) {
       log('send', info);
       emit('send', info);
@@ -147,7 +143,6 @@ export function createCore(defaultEndpoint: string): Core {
     },
     on: (type, fn) => safely(() => has(listeners, type) && typeof fn == 'function' && listeners[type].push(fn)),
     off: (type, fn) => safely(() => has(listeners, type) && (listeners[type] = listeners[type].filter((f) => f !== fn))),
-    capture: captureClick,
   };
 
   // A page that froze its History API simply gets no automatic views.

@@ -3,6 +3,7 @@
  * loaded (SPEC §1). Loading it twice installs it once.
  */
 import { createCore } from './pixel';
+import { captureClick } from './identity';
 import { has, safely } from './util';
 
 /** A function stub (Spotify's, or ours) or the older object stub with `emit`/`on`/`off` and `_q`. */
@@ -40,5 +41,5 @@ safely(() => {
   w.spdt = Object.assign(spdt, methods, { version: '1', q, _q: q });
   if (stub) safely(() => Object.assign(stub, { q, _q: q }));
   for (const list of queued) for (let i = 0; list && i < list.length; i++) run(list[i]);
-  core.capture(location.href);
+  captureClick(location.href);
 });

@@ -104,17 +104,16 @@ function beacon(url: string, body: string): boolean {
 }
 
 export interface TransportDeps {
-  endpoint(): string;
   /** The batch item fields for a key (resolves and persists ids). */
   header(key: string): Props;
   /** May anything be sent (consent granted)? */
   canSend(): boolean;
-  /** May the outbox live in localStorage (consent granted and cookies on)? */
-  canPersist(): boolean;
   sent(info: Sent): void;
 }
 
-export function createTransport(deps: TransportDeps) {
+export function createTransport(config: { endpoint: string; cookies: boolean }, deps: TransportDeps) {
+  /** May the outbox live in localStorage? Only with consent, and not with `cookies: false`. */
+  const canPersist = () => deps.canSend() && config.cookies;
   let outbox: OutEvent[] = [];
   let timer: ReturnType<typeof setTimeout> | 0 = 0;
   let retryDelay = 0;
@@ -134,7 +133,7 @@ export function createTransport(deps: TransportDeps) {
 
   /** Takes the persisted events into this page's outbox; removing them is the claim. */
   function claim() {
-    if (deps.canPersist()) {
+    if (canPersist()) {
       outbox = stored().concat(outbox);
       local.remove(OUTBOX);
     }
@@ -142,7 +141,7 @@ export function createTransport(deps: TransportDeps) {
 
   /** Hands the outbox to localStorage, for the next page (or tab) to send. */
   function persist() {
-    if (!outbox.length || !deps.canPersist()) return;
+    if (!outbox.length || !canPersist()) return;
     if (local.set(OUTBOX, JSON.stringify(stored().concat(outbox).slice(-MAX_OUTBOX)))) outbox = [];
   }
 
@@ -151,7 +150,7 @@ export function createTransport(deps: TransportDeps) {
     claim();
     if (!outbox.length) return;
     if (navigator.onLine === false) return persist();
-    const endpoint = deps.endpoint();
+    const endpoint = config.endpoint;
     if (typeof navigator.sendBeacon != 'function') {
       for (const e of outbox) {
         const url = imageUrl(endpoint, deps.header(e.key), e);
