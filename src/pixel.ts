@@ -7,7 +7,7 @@ import { isConsentState, type ConsentState } from './consent';
 import { captureClick, forgetIds, mergeAlias, resolveIds, type IdentityConfig } from './identity';
 import { watchRoutes } from './spa';
 import { createTransport, type OutEvent, type Sent } from './transport';
-import { eventId, isEventCommand, validate, type Warn } from './validate';
+import { isEventCommand, validate, type Warn } from './validate';
 import { has, read, safely, uuid, type Props } from './util';
 
 export type EventType = 'send' | 'warn';
@@ -115,6 +115,8 @@ export function createCore(defaultEndpoint: string): Core {
     const warn = warner(command);
     const optionKey = read(options, 'key');
     const eventKey = typeof optionKey == 'string' && optionKey ? optionKey : config.key;
+    // The key rides in every batch item: an oversized one could never fit a request.
+    if (eventKey.length > 256) return warn('key', 'over 256, not sent');
     const body: Props = { url, referrer: document.referrer || undefined }; // undefined: left out of the JSON
     const { free } = validate(command, props, body, warn);
     if (command == 'custom' && !body.event_name) return warn('event_name', 'required');
@@ -124,7 +126,8 @@ export function createCore(defaultEndpoint: string): Core {
       lastViewTime = time;
     }
     if (command == 'alias') mergeAlias(body);
-    const event_id = eventId(read(props, 'event_id'), warn) || uuid();
+    const event_id = (body.event_id as string) || uuid();
+    delete body.event_id;
     if (held.push({ key: eventKey, action: command, event_id, time, body, free }) > MAX_HELD) held.shift();
     release();
   }

@@ -64,6 +64,8 @@ function field(name: string, v: unknown, warn: Warn): unknown {
         : warn(name, 'not a currency code');
     case 'is_new_customer':
       return v === true || v === 'true' ? true : v === false || v === 'false' ? false : warn(name, 'not a boolean');
+    case 'event_id': // the pixel takes it out of the body; a UUID replaces a bad one
+      return typeof v == 'string' && v && v.length <= 128 ? v : warn(name, 'not a string ≤ 128, replaced');
     case 'email':
     case 'phone_number':
       v = text(name, v, warn);
@@ -128,10 +130,10 @@ export function validate(command: string, props: unknown, body: Props, warn: War
   }
   for (const name of keys) {
     const raw = read(props, name);
-    if (raw == null || name == 'event_id') continue;
+    if (raw == null) continue;
     const pii = name == 'email' || name == 'phone_number';
     let clean: unknown;
-    if (pii || (name && named.includes(' ' + name + ' '))) clean = field(name, raw, warn);
+    if (pii || name == 'event_id' || (name && named.includes(' ' + name + ' '))) clean = field(name, raw, warn);
     else if (freeNames.length < MAX_FREE) {
       clean = free(name, raw, warn);
       if (clean != null) freeNames.push(name);
@@ -143,11 +145,4 @@ export function validate(command: string, props: unknown, body: Props, warn: War
   }
   if (body.value != null && !body.currency && read(props, 'currency') == null) warn('currency', 'missing for value');
   return { body, free: freeNames };
-}
-
-/** A caller-supplied `event_id`: a non-empty string of at most 128 characters. */
-export function eventId(v: unknown, warn: Warn): string | undefined {
-  if (v == null) return;
-  if (typeof v == 'string' && v && v.length <= 128) return v;
-  warn('event_id', 'not a string ≤ 128, replaced');
 }

@@ -3,7 +3,7 @@
 import { createHash } from 'node:crypto';
 import vm from 'node:vm';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { eventId, isEventCommand, validate, type Warn } from '../src/validate';
+import { isEventCommand, validate, type Warn } from '../src/validate';
 
 type Props = Record<string, unknown>;
 
@@ -68,9 +68,9 @@ describe('§2 validate: the result', () => {
     expect(r.warn).not.toHaveBeenCalled();
   });
 
-  it('never copies event_id into the body (it is sent beside it)', () => {
+  it('hands a valid event_id back in the body, not as a free prop (the pixel sends it beside the body)', () => {
     const r = run('purchase', { event_id: 'abc-123', order_id: 'A1' });
-    expect(r.body).toEqual({ url: PAGE, referrer: REFERRER, order_id: 'A1' });
+    expect(r.body).toEqual({ url: PAGE, referrer: REFERRER, event_id: 'abc-123', order_id: 'A1' });
     expect(r.free).toEqual([]);
   });
 
@@ -612,34 +612,43 @@ describe('§5 PII guard: email and phone_number are hashed, never sent raw', () 
 });
 
 describe('§2 event_id', () => {
-  it('returns a caller-supplied string of at most 128 characters, without a warning', () => {
+  /** What validate makes of an event_id, and the warnings it gave. */
+  function eventId(value: unknown) {
     const warn = vi.fn<Warn>(() => undefined);
     spies.push(warn);
-    expect(eventId('order-123', warn)).toBe('order-123');
-    expect(eventId('e'.repeat(128), warn)).toBe('e'.repeat(128));
-    expect(warn).not.toHaveBeenCalled();
+    const body: Record<string, unknown> = {};
+    validate('view', { event_id: value }, body, warn);
+    return { id: body.event_id, warn };
+  }
+
+  it('keeps a caller-supplied string of at most 128 characters, without a warning', () => {
+    for (const id of ['order-123', 'e'.repeat(128)]) {
+      const r = eventId(id);
+      expect(r.id).toBe(id);
+      expect(r.warn).not.toHaveBeenCalled();
+    }
   });
 
-  it('returns undefined without a warning when absent', () => {
-    const warn = vi.fn<Warn>(() => undefined);
-    spies.push(warn);
-    expect(eventId(undefined, warn)).toBeUndefined();
-    expect(eventId(null, warn)).toBeUndefined();
-    expect(warn).not.toHaveBeenCalled();
+  it('gives nothing, without a warning, when absent', () => {
+    for (const value of [undefined, null]) {
+      const r = eventId(value);
+      expect(r.id).toBeUndefined();
+      expect(r.warn).not.toHaveBeenCalled();
+    }
   });
 
   it.each([
     ['longer than 128 characters', 'e'.repeat(129)],
+    ['an empty string', ''],
     ['an object', { id: 1 }],
     ['an array', ['a']],
     ['a symbol', Symbol('id')],
     ['a boolean', true],
-  ])('returns undefined, with one warning naming event_id, for %s', (_name, value) => {
-    const warn = vi.fn<Warn>(() => undefined);
-    spies.push(warn);
-    expect(eventId(value, warn)).toBeUndefined();
-    expect(warn).toHaveBeenCalledTimes(1);
-    expect(warn.mock.calls[0][0]).toBe('event_id');
+  ])('gives nothing, with one warning naming event_id, for %s', (_name, value) => {
+    const r = eventId(value);
+    expect(r.id).toBeUndefined();
+    expect(r.warn).toHaveBeenCalledTimes(1);
+    expect(r.warn.mock.calls[0][0]).toBe('event_id');
   });
 });
 
