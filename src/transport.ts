@@ -149,7 +149,11 @@ export function createTransport(config: { endpoint: string; cookies: boolean }, 
     if (!deps.canSend()) return;
     claim();
     if (!outbox.length) return;
-    if (navigator.onLine === false) return persist();
+    // Events that must wait keep the newest 500; a burst the browser takes at once loses none.
+    if (navigator.onLine === false) {
+      outbox = outbox.slice(-MAX_OUTBOX);
+      return persist();
+    }
     const endpoint = config.endpoint;
     if (typeof navigator.sendBeacon != 'function') {
       for (const e of outbox) {
@@ -164,7 +168,7 @@ export function createTransport(config: { endpoint: string; cookies: boolean }, 
     const requests = pack(outbox, deps.header, Date.now());
     // A refusal means the browser's keepalive quota is full: the rest waits, never as images.
     while (requests[0] && beacon(url, requests[0].body)) deps.sent({ transport: 'beacon', url, body: requests.shift()!.body });
-    outbox = requests.flatMap((request) => request.events);
+    outbox = requests.flatMap((request) => request.events).slice(-MAX_OUTBOX);
     retryDelay = outbox.length ? Math.min(retryDelay * 2 || 100, 5000) : 0;
     if (retryDelay) schedule(retryDelay);
   }
@@ -185,7 +189,7 @@ export function createTransport(config: { endpoint: string; cookies: boolean }, 
 
   return {
     add(e: OutEvent): void {
-      if (outbox.push(e) > MAX_OUTBOX) outbox.shift();
+      outbox.push(e);
       schedule(0);
     },
     /** Consent denied: nothing queued may go out, nothing persisted may stay. */

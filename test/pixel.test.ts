@@ -606,6 +606,14 @@ describe('§5 Privacy', () => {
 
 // =============================================================================================
 describe('§6 Wire protocol', () => {
+  it('a burst of 1,000 events in one task loses none (the 500 cap is for events that must wait)', async () => {
+    const pixel = await newPixel();
+    for (let i = 0; i < 1000; i++) pixel.purchase({ value: 79.99, currency: 'USD', order_id: 'O-' + i, event_id: 'b-' + i });
+    await flush();
+    expect(eventIds(beacon)).toEqual(Array.from({ length: 1000 }, (_, i) => 'b-' + i));
+    expect(beacon.calls.every((c) => Buffer.byteLength(c.body) <= 65536)).toBe(true);
+  });
+
   it('events called in the same task go out in one POST {endpoint}/v1/ingest with a string body', async () => {
     const pixel = await newPixel();
     pixel.view();
