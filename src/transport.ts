@@ -149,7 +149,7 @@ export function createTransport(config: { endpoint: string; cookies: boolean }, 
     if (!deps.canSend()) return;
     claim();
     if (!outbox.length) return;
-    // Events that must wait keep the newest 500; a burst the browser takes at once loses none.
+    // Offline they wait: the newest 500.
     if (navigator.onLine === false) {
       outbox = outbox.slice(-MAX_OUTBOX);
       return persist();
@@ -168,7 +168,9 @@ export function createTransport(config: { endpoint: string; cookies: boolean }, 
     const requests = pack(outbox, deps.header, Date.now());
     // A refusal means the browser's keepalive quota is full: the rest waits, never as images.
     while (requests[0] && beacon(url, requests[0].body)) deps.sent({ transport: 'beacon', url, body: requests.shift()!.body });
-    outbox = requests.flatMap((request) => request.events).slice(-MAX_OUTBOX);
+    // Refused by a full quota: a visible page keeps them all for the retry (a burst must not lose
+    // events to the cap); what is persisted when the page goes keeps the newest 500.
+    outbox = requests.flatMap((request) => request.events);
     retryDelay = outbox.length ? Math.min(retryDelay * 2 || 100, 5000) : 0;
     if (retryDelay) schedule(retryDelay);
   }
