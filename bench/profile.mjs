@@ -32,10 +32,10 @@ const PHASES = [
   ['createCore', 'set-up: config, listeners, History patch (createCore)'],
   ['track', 'the queued conf and view: validation, event id (track)'],
   ['flush', 'sending, in a timer task (flush), of which:'],
-  ['claim', '  reading the persisted outbox from localStorage (claim)'],
-  ['pack', '  building the request body (pack), of which:'],
-  ['resolveIds', '    device and session ids: cookies, sessionStorage, localStorage (resolveIds)'],
-  ['beacon', '  navigator.sendBeacon (beacon)'],
+  ['claim', '– reading the persisted outbox from localStorage (claim)'],
+  ['pack', '– building the request body (pack), of which:'],
+  ['resolveIds', '– – device and session ids: cookies, sessionStorage, localStorage (resolveIds)'],
+  ['beacon', '– navigator.sendBeacon (beacon)'],
   ['get', 'all localStorage / sessionStorage reads (get)'],
   ['getCookie', 'all document.cookie reads (getCookie)'],
   ['setCookie', 'all document.cookie writes (setCookie)'],
@@ -117,7 +117,7 @@ export async function profileOurLoad(browser, receiver, leaks, { root, files }) 
   const markdown =
     `A CPU profile (CDP Profiler) of the load measurement: ${summary}.\n\n` +
     `Inclusive time by phase:\n\n${mdTable(['phase', 'ms per load'], phases)}\n\n` +
-    `Top self time:\n\n${mdTable(['function', 'where', 'ms per load'], self)}`;
+    `Top self time:\n\n${mdTable(['function', 'where', 'ms per load'], self, 1)}`;
   const rows = { phases, self };
   return { text, markdown, rows };
 }

@@ -129,10 +129,12 @@ export function textTable(header, rows) {
   return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
 }
 
-/** A Markdown table. */
-export function mdTable(header, rows) {
-  const esc = (c) => String(c).replace(/\|/g, '\\|');
-  return [header, header.map((_, i) => (i ? '---:' : '---')), ...rows].map((r) => `| ${r.map(esc).join(' | ')} |`).join('\n');
+/** A Markdown table; the columns after index `left` are right-aligned (numbers). */
+export function mdTable(header, rows, left = 0) {
+  // Leading spaces (indented sub-rows) as no-break spaces, which Markdown keeps.
+  const esc = (c) => String(c).replace(/\|/g, '\\|').replace(/^ +/, (m) => '\u00a0'.repeat(m.length));
+  const rule = header.map((_, i) => (i > left ? '---:' : '---'));
+  return [header, rule, ...rows].map((r) => `| ${r.map(esc).join(' | ')} |`).join('\n');
 }
 
 /** Order indices as runs: [0,1,2,7] → 'O-0…O-2, O-7'. */
