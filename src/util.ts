@@ -19,7 +19,7 @@ export const has = (o: object, k: string): boolean => Object.prototype.hasOwnPro
 /** Reads `o[k]`, swallowing throwing getters and proxy traps. */
 export function read(o: any, k: string): unknown {
   try {
-    return o[k];
+    return o?.[k];
   } catch {
     return undefined;
   }
