@@ -8,14 +8,20 @@
 
 const K: number[] = [];
 const H0: number[] = [];
-// The constants are the first 32 bits of the fractional parts of the square roots (H0) and cube
-// roots (K) of the first primes; computing them is smaller than shipping the table.
-for (let n = 2, found = 0; found < 64; n++) {
-  let divisor = 2;
-  while (n % divisor) divisor++;
-  if (divisor == n) {
-    if (found < 8) H0[found] = ((n ** (1 / 2) % 1) * 2 ** 32) | 0;
-    K[found++] = ((n ** (1 / 3) % 1) * 2 ** 32) | 0;
+
+/**
+ * The constants are the first 32 bits of the fractional parts of the square roots (H0) and cube
+ * roots (K) of the first primes: computing them is smaller than shipping the table. Computed on the
+ * first hash, not when the tag loads (most pages never hash anything).
+ */
+function constants() {
+  for (let n = 2, found = 0; found < 64; n++) {
+    let divisor = 2;
+    while (n % divisor) divisor++;
+    if (divisor == n) {
+      if (found < 8) H0[found] = ((n ** (1 / 2) % 1) * 2 ** 32) | 0;
+      K[found++] = ((n ** (1 / 3) % 1) * 2 ** 32) | 0;
+    }
   }
 }
 
@@ -32,6 +38,7 @@ export function sha256(text: string): string {
   const view = new DataView(bytes.buffer);
   view.setUint32(bytes.length - 4, length * 8);
 
+  if (!K[0]) constants();
   let hash = H0;
   for (let j = 0; j < bytes.length; j += 64) {
     const w: number[] = [];
