@@ -3,7 +3,7 @@
  * (`sp_click_id`) and the visitor's hashed identifiers from `alias`. Ids are created and persisted
  * only by `resolveIds()`, which runs at send time, after consent.
  */
-import { deleteCookie, getCookie, local, rootDomain, session, setCookie } from './storage';
+import { cookieIn, deleteCookie, local, readCookies, rootDomain, session, setCookie } from './storage';
 import { hexId, parseJson, type Props } from './util';
 
 export interface IdentityConfig {
@@ -24,7 +24,7 @@ const DEVICE = '__spdt';
 const LEGACY_DEVICE = '__pdst';
 const CLICK = 'sp_click_id';
 const ALIAS = '__spdt_alias';
-const ALIAS_FIELDS = ['hashed_email', 'hashed_phone_number', 'id', 'partner_user_id', 'click_id'];
+const ALIAS_FIELDS = 'hashed_email hashed_phone_number id partner_user_id click_id'.split(' ');
 const HEX32 = /^[0-9a-f]{32}$/;
 const DAY = 86400;
 
@@ -95,11 +95,12 @@ export function resolveIds(config: IdentityConfig): Ids {
   else {
     if (!loaded) {
       loaded = true;
-      const device = getCookie(DEVICE) || (getCookie(LEGACY_DEVICE) || '').toLowerCase();
+      const cookies = readCookies();
+      const device = cookieIn(cookies, DEVICE) || (cookieIn(cookies, LEGACY_DEVICE) || '').toLowerCase();
       uid = HEX32.test(device) ? device : hexId();
       // Renewed on every page load: the lifetime counts from the last visit.
       setCookie(DEVICE, uid, config.cookie_days * DAY, domain());
-      click = click || getCookie(CLICK);
+      click = click || cookieIn(cookies, CLICK);
       alias = { ...aliasFields(parseJson(local.get(ALIAS))), ...alias };
       const stored = session.get(DEVICE) || '';
       session.set(DEVICE, (sid = HEX32.test(stored) ? stored : hexId()));

@@ -41,14 +41,21 @@ function webStorage(kind: 'localStorage' | 'sessionStorage'): Store {
 export const local = webStorage('localStorage');
 export const session = webStorage('sessionStorage');
 
-export function getCookie(name: string): string | undefined {
+/**
+ * Every cookie of the page, as one string. Reading `document.cookie` is a synchronous call into the
+ * browser, so a caller that needs several cookies reads them once and looks them up with `cookieIn`.
+ */
+export function readCookies(): string {
   try {
-    const match = document.cookie.match('(?:^|; )' + name + '=([^;]*)');
-    return match ? match[1] : undefined;
+    return document.cookie;
   } catch {
-    return undefined;
+    return '';
   }
 }
+
+export const cookieIn = (cookies: string, name: string): string | undefined => cookies.match('(?:^|; )' + name + '=([^;]*)')?.[1];
+
+export const getCookie = (name: string): string | undefined => cookieIn(readCookies(), name);
 
 /** Writes (or, with `maxAge` 0, deletes) a first-party cookie; `domain` '' means host-only. */
 export function setCookie(name: string, value: string, maxAge: number, domain: string): void {
