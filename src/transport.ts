@@ -31,7 +31,8 @@ const MAX_URL = 8000;
 const MAX_OUTBOX = 500;
 const OUTBOX = '__spdt_outbox';
 
-export const byteLength = (s: string): number => (/[^\x00-\x7f]/.test(s) ? new Blob([s]).size : s.length);
+/** UTF-8 bytes, as the browser sends the string (a lone surrogate becomes U+FFFD, 3 bytes, in both). */
+export const byteLength = (s: string): number => new TextEncoder().encode(s).length;
 
 /**
  * Renders an event, and when the result does not fit, renders it again without its free props,
@@ -67,8 +68,6 @@ export function pack(events: OutEvent[], header: (key: string) => Props, sentAt:
       })),
     });
   const fits = (body: string) => byteLength(body) <= MAX_BODY;
-  // Grouped by key, so that halves split as few batch items as possible.
-  events = keysOf(events).flatMap((key) => events.filter((e) => e.key == key));
   if (!events.length) return [];
   const body = render(events);
   if (fits(body)) return [{ body, events }];
