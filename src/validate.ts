@@ -99,7 +99,7 @@ function lineItems(v: unknown, warn: Warn): Props[] | undefined {
 
 /** A free prop: a safe name and a string, number or boolean value. */
 function free(name: string, v: unknown, warn: Warn): unknown {
-  if (!FREE_NAME.test(name)) return warn(name.slice(0, 64), 'invalid or reserved name');
+  if (!FREE_NAME.test(name)) return warn(name.slice(0, 64), 'not a valid name');
   if (typeof v == 'boolean' || (typeof v == 'number' && isFinite(v))) return v;
   return typeof v == 'string' ? text(name, v, warn) : warn(name, 'not a string/number/boolean');
 }
