@@ -17,6 +17,7 @@ import { startReceiver } from './receiver.mjs';
 import { launch, loadAndBurst, navTrial } from './measure.mjs';
 import { mdTable, ratioRows, shortfalls, summarise, tableRows, targets, textTable } from './report.mjs';
 import { profileOurLoad } from './profile.mjs';
+import { moduleSizes } from './sizes.mjs';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const args = new Set(process.argv.slice(2));
@@ -72,6 +73,7 @@ async function main() {
     if (result.run.preflights) problems.push(`${name}: ${result.run.preflights} CORS preflights (should be same-origin)`);
   };
   let profile;
+  const sizes = await moduleSizes(ROOT);
   try {
     log(`Chromium ${browser.version()}, seed ${SEED}: ${ROUNDS} rounds (${BURST_ROUNDS} with a ${BURST}-event burst), ${NAV_TRIALS} navigation trials per tracker`);
     // Sanity pass, with the routing guard: every tracker loads, sends its page view and 20
@@ -138,19 +140,21 @@ async function main() {
   for (const v of verdicts) console.log(`  ${v.met ? 'met    ' : 'NOT MET'}  ${v.target}: ${v.numbers}`);
   for (const m of shortfalls(s, raw)) console.log(`  - ${m}`);
   console.log(`\nblank page (control): ${s.blank.loadRaw.med.toFixed(1)} ms main thread, subtracted from every load figure`);
+  console.log(`\nWhere the tag's bytes go (marginal gzip bytes of each module of src/, of ${sizes.total} in all):`);
+  for (const m of sizes.modules) console.log(`  ${String(m.gzip).padStart(5)}  ${m.name} (${m.raw} B minified)`);
   if (profile) console.log('\n' + profile.text);
   if (problems.length) console.log('\nProblems:\n  ' + problems.join('\n  '));
   console.log(`\n${seconds} s`);
 
   if (!args.has('--no-write') && !quick) {
-    const doc = document({ s, raw, header, rows, ratioHeader, ratios, verdicts, seconds, load, chromium: browser.version(), profile, problems });
+    const doc = document({ s, raw, header, rows, ratioHeader, ratios, verdicts, seconds, load, chromium: browser.version(), profile, sizes, problems });
     fs.mkdirSync(path.join(ROOT, 'docs'), { recursive: true });
     fs.writeFileSync(path.join(ROOT, 'docs/performance.md'), doc);
     log('wrote docs/performance.md');
   }
 }
 
-function document({ s, raw, header, rows, ratioHeader, ratios, verdicts, seconds, load, chromium, profile, problems }) {
+function document({ s, raw, header, rows, ratioHeader, ratios, verdicts, seconds, load, chromium, profile, sizes, problems }) {
   const cpus = os.cpus();
   const debian = fs.existsSync('/etc/debian_version') ? `Debian ${fs.readFileSync('/etc/debian_version', 'utf8').trim()}` : os.type();
   const segmentFiles = s.segment.bundle.files.join(', ');
@@ -192,7 +196,16 @@ Plausible's is its npm package bundled by rollup + terser into one IIFE (the pac
 | --- | --- | --- |
 ${verdicts.map((v) => `| ${v.target} | ${v.met ? 'met' : '**not met**'} | ${v.numbers} |`).join('\n')}
 
-${misses.length ? `By how much:\n\n${misses.map((m) => `- ${m}`).join('\n')}\n` : 'Every target met.\n'}${profile ? `\n## Where our load time goes\n\n${profile.markdown}\n` : ''}${problems.length ? `\n## Problems the run reported\n\n${problems.map((p) => `- ${p}`).join('\n')}\n` : ''}
+${misses.length ? `By how much:\n\n${misses.map((m) => `- ${m}`).join('\n')}\n` : 'Every target met.\n'}
+## Where our bytes go
+
+Each module of \`src/\` by its marginal gzip size: how much the gzipped bundle (${sizes.total.toLocaleString('en-US')} B) shrinks
+without that module's characters of the minified output (attributed with the build's source map;
+shared strings compress once, so the column does not add up exactly). \`(glue)\` is the bundle's
+wrapper and its compile hint.
+
+${mdTable(['module', 'minified bytes', 'gzip bytes (marginal)'], sizes.modules.map((m) => [m.name, m.raw.toLocaleString('en-US'), m.gzip.toLocaleString('en-US')]), 1)}
+${profile ? `\n## Where our load time goes\n\n${profile.markdown}\n` : ''}${problems.length ? `\n## Problems the run reported\n\n${problems.map((p) => `- ${p}`).join('\n')}\n` : ''}
 ${notes}`;
 }
 
