@@ -2,7 +2,7 @@
 // and repeated; prints the table and writes docs/performance.md. Not part of CI.
 //
 //   node bench/run.mjs [--quick] [--no-write] [--no-profile]
-//   BENCH_ROUNDS (7) load rounds; the first BENCH_BURST_ROUNDS (3) also run the 1,000-event burst;
+//   BENCH_ROUNDS (15) load rounds; the first BENCH_BURST_ROUNDS (3) also run the 1,000-event burst;
 //   BENCH_NAV_TRIALS (20) navigation trials per tracker; BENCH_SEED the shuffle's seed.
 //
 // Each round measures every tracker once, in a shuffled order, each in a fresh browser context.
@@ -22,7 +22,7 @@ import { moduleSizes } from './sizes.mjs';
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const args = new Set(process.argv.slice(2));
 const quick = args.has('--quick');
-const ROUNDS = Number(process.env.BENCH_ROUNDS || (quick ? 1 : 7));
+const ROUNDS = Number(process.env.BENCH_ROUNDS || (quick ? 1 : 15));
 const BURST_ROUNDS = Math.min(ROUNDS, Number(process.env.BENCH_BURST_ROUNDS || (quick ? 1 : 3)));
 const NAV_TRIALS = Number(process.env.BENCH_NAV_TRIALS || (quick ? 3 : 20));
 const SEED = Number(process.env.BENCH_SEED || Date.now() % 100000);
