@@ -56,6 +56,7 @@ async function main() {
   const loadBefore = os.loadavg()[0];
   const shuffle = shuffler(SEED);
   const files = await staticFiles(ROOT);
+  const sizes = await moduleSizes(ROOT); // before any server or browser is started
   const receiver = await startReceiver({ root: ROOT, files });
   const browser = await launch();
   const leaks = [];
@@ -73,7 +74,6 @@ async function main() {
     if (result.run.preflights) problems.push(`${name}: ${result.run.preflights} CORS preflights (should be same-origin)`);
   };
   let profile;
-  const sizes = await moduleSizes(ROOT);
   try {
     log(`Chromium ${browser.version()}, seed ${SEED}: ${ROUNDS} rounds (${BURST_ROUNDS} with a ${BURST}-event burst), ${NAV_TRIALS} navigation trials per tracker`);
     // Sanity pass, with the routing guard: every tracker loads, sends its page view and 20

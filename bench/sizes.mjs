@@ -11,11 +11,13 @@ import { TraceMap, originalPositionFor } from '@jridgewell/trace-mapping';
 const gzip = (s) => gzipSync(s, { level: 9 }).length;
 
 export async function moduleSizes(root) {
-  const [tag] = (await import(pathToFileURL(path.join(root, 'rollup.config.mjs')).href)).default;
+  // The config's paths are relative to the project, and its plugins resolve them when the config is
+  // imported: both happen with the project as the working directory.
   const cwd = process.cwd();
-  process.chdir(root); // the config's paths are relative to the project
+  process.chdir(root);
   let output;
   try {
+    const [tag] = (await import(pathToFileURL(path.join(root, 'rollup.config.mjs')).href)).default;
     const bundle = await rollup({ ...tag, onwarn: () => {} });
     ({ output } = await bundle.generate({ ...tag.output, sourcemap: true, sourcemapExcludeSources: true }));
     await bundle.close();
@@ -26,11 +28,11 @@ export async function moduleSizes(root) {
   const map = new TraceMap(output[0].map);
   const owner = [];
   code.split('\n').forEach((line, l) => {
+    if (l) owner.push('(glue)'); // the newline before this line
     for (let c = 0; c < line.length; c++) {
       const { source } = originalPositionFor(map, { line: l + 1, column: c });
       owner.push(source ? path.basename(source, '.ts') : '(glue)');
     }
-    owner.push('(glue)'); // the newline
   });
   const total = gzip(code);
   const modules = [...new Set(owner)].map((name) => {

@@ -7,11 +7,17 @@ test.describe('the load path', () => {
     // A caught exception still costs a stack capture (and source positions) on the main thread;
     // one per event crept in once (reading `options.key` of a call without options).
     const cdp = await page.context().newCDPSession(page);
+    const scripts = new Map<string, string>(); // script id → URL
     const thrown: string[] = [];
+    cdp.on('Debugger.scriptParsed', (e) => scripts.set(e.scriptId, e.url));
     cdp.on('Debugger.paused', (e) => {
       const top = e.callFrames[0];
-      thrown.push(`${(e.data as { description?: string })?.description?.split('\n')[0]} in ${top?.url}:${top?.location.columnNumber}`);
-      void cdp.send('Debugger.resume');
+      const url = (top && scripts.get(top.location.scriptId)) || '';
+      // Only the tag's own exceptions count (not the page's, nor Playwright's helpers).
+      if (url.endsWith('/ping.min.js'))
+        thrown.push(`${(e.data as { description?: string })?.description?.split('\n')[0]} at column ${top.location.columnNumber}`);
+      // The page may be closing when a pause arrives (the tag flushes at pagehide).
+      cdp.send('Debugger.resume').catch(() => {});
     });
     await cdp.send('Debugger.enable');
     await cdp.send('Debugger.setPauseOnExceptions', { state: 'all' });
@@ -30,5 +36,7 @@ test.describe('the load path', () => {
     // The listener saw every exception of the page: none came from the tag.
     expect(thrown).toEqual([]);
     expectClean(seen);
+    await cdp.send('Debugger.setPauseOnExceptions', { state: 'none' });
+    await cdp.send('Debugger.disable');
   });
 });
