@@ -56,11 +56,10 @@ function decode(value: string | undefined): string | undefined {
 /** Only the alias fields, as strings: stored JSON is never trusted to carry anything else. */
 function aliasFields(source: unknown): Props {
   const picked: Props = {};
-  if (source && typeof source == 'object')
-    for (const name of ALIAS_FIELDS) {
-      const v = (source as Props)[name];
-      if (typeof v == 'string') picked[name] = v;
-    }
+  for (const name of ALIAS_FIELDS) {
+    const v = (source as Props | undefined)?.[name];
+    if (typeof v == 'string') picked[name] = v;
+  }
   return picked;
 }
 
@@ -96,13 +95,13 @@ export function resolveIds(config: IdentityConfig): Ids {
     if (!loaded) {
       loaded = true;
       const cookies = readCookies();
-      const device = cookieIn(cookies, DEVICE) || (cookieIn(cookies, LEGACY_DEVICE) || '').toLowerCase();
-      uid = HEX32.test(device) ? device : hexId();
+      const device = cookieIn(cookies, DEVICE) || cookieIn(cookies, LEGACY_DEVICE)?.toLowerCase();
+      uid = HEX32.test(device!) ? device! : hexId();
       // Renewed on every page load: the lifetime counts from the last visit.
       setCookie(DEVICE, uid, config.cookie_days * DAY, domain());
       click = click || cookieIn(cookies, CLICK);
       alias = { ...aliasFields(parseJson(local.get(ALIAS))), ...alias };
-      const stored = session.get(DEVICE) || '';
+      const stored = session.get(DEVICE)!;
       session.set(DEVICE, (sid = HEX32.test(stored) ? stored : hexId()));
     }
     if (saveClick && click) setCookie(CLICK, click, config.click_days * DAY, domain());

@@ -45,7 +45,7 @@ export function createCore(defaultEndpoint: string): Core {
   let consentByCommand = false; // an explicit consent call wins over the conf option
   const listeners: Record<EventType, Listener[]> = { send: [], warn: [] };
 
-  const emit = (type: EventType, data: unknown) => listeners[type].slice().forEach((fn) => safely(() => fn(data)));
+  const emit = (type: EventType, data: unknown) => listeners[type].forEach((fn) => safely(() => fn(data)));
   const log = (...args: unknown[]) => config.debug && console.log('[spdt]', ...args);
   const warner = (command: string): Warn => (field, reason) => {
     const message = `[spdt] ${command} ${field}: ${reason}`;

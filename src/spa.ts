@@ -8,10 +8,7 @@ const route = () => location.pathname + location.search;
 export function watchRoutes(onChange: () => void): void {
   let last = route();
   const check = () => {
-    if (route() != last) {
-      last = route();
-      onChange();
-    }
+    if (last != (last = route())) onChange(); // compares, then remembers the new route
   };
   for (const name of ['pushState', 'replaceState'] as const) {
     const original = history[name];

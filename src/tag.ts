@@ -13,15 +13,14 @@ type Method = (a?: any, b?: any, c?: any) => void;
 safely(() => {
   const w = window as unknown as { spdt?: unknown };
   const stub = w.spdt as Stub | undefined;
-  if (stub && stub.version) return;
+  if (stub?.version) return;
 
   const script = document.currentScript as HTMLScriptElement | null;
   // The collector defaults to the directory the tag was served from.
-  const core = createCore(script && script.src ? new URL('.', script.src).href.slice(0, -1) : location.origin);
+  const core = createCore(script?.src ? new URL('.', script.src).href.slice(0, -1) : location.origin);
 
   const spdt = (command: unknown, props?: unknown, options?: unknown) => core.call(command, props, options);
-  const { on, off } = core;
-  const methods: Record<string, Method> = { emit: spdt, on, off };
+  const methods: Record<string, Method> = { emit: spdt, on: core.on, off: core.off };
   /**
    * One queued entry, whichever stub queued it: Spotify's pushes `arguments` to `q`, ours pushes
    * [time, url, arguments] to `q`, the object stub pushes [method, ...args] to `_q`.
@@ -37,9 +36,9 @@ safely(() => {
   // Stubs kept by page scripts keep pushing into `q`/`_q`: this sink forwards to the pixel.
   const q = { push: run };
 
-  const queued = [stub && stub.q, stub && stub._q];
+  const queued = [stub?.q, stub?._q];
   w.spdt = Object.assign(spdt, methods, { version: '1', q, _q: q });
   if (stub) safely(() => Object.assign(stub, { q, _q: q }));
-  for (const list of queued) for (let i = 0; list && i < list.length; i++) run(list[i]);
+  for (const list of queued) for (let i = 0; i < list?.length!; i++) run(list![i]);
   captureClick(location.href);
 });

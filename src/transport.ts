@@ -127,7 +127,7 @@ export function createTransport(config: { endpoint: string; cookies: boolean }, 
   /** Events persisted by an earlier page, another tab, or this page while it was hidden. */
   function stored(): OutEvent[] {
     const list = parseJson(local.get(OUTBOX));
-    return Array.isArray(list) ? list.filter((e) => e && e.body) : [];
+    return Array.isArray(list) ? list.filter((e) => e?.body) : [];
   }
 
   /** Takes the persisted events into this page's outbox; removing them is the claim. */
@@ -154,7 +154,7 @@ export function createTransport(config: { endpoint: string; cookies: boolean }, 
       return persist();
     }
     const endpoint = config.endpoint;
-    if (typeof navigator.sendBeacon != 'function') {
+    if (!navigator.sendBeacon) {
       for (const e of outbox) {
         const url = imageUrl(endpoint, deps.header(e.key), e);
         new Image().src = url;
@@ -175,12 +175,11 @@ export function createTransport(config: { endpoint: string; cookies: boolean }, 
   }
 
   /** The page is being hidden or left: send what we can now, persist the rest. */
-  function leave() {
-    flush();
-    persist();
-  }
-
-  const onLeave = () => safely(leave);
+  const onLeave = () =>
+    safely(() => {
+      flush();
+      persist();
+    });
   addEventListener('pagehide', onLeave);
   addEventListener('visibilitychange', () => (document.hidden ? onLeave() : schedule(0)));
   // Tabs coming back online together: a random delay lets one claim the persisted events first.

@@ -10,11 +10,14 @@ export function hexId(): string {
   return Array.from(b, (x) => (x | 256).toString(16).slice(1)).join('');
 }
 
-/** A UUID v4 in its usual 8-4-4-4-12 form (the `event_id` a Conversions API send dedupes on). */
-export const uuid = (): string => hexId().replace(/(.{8})(.{4})(.{4})(.{4})/, '$1-$2-$3-$4-');
+/**
+ * A UUID v4 in its usual 8-4-4-4-12 form (the `event_id` a Conversions API send dedupes on): a dash
+ * goes where 12, 16, 20 or 24 characters are left.
+ */
+export const uuid = (): string => hexId().replace(/(?=(.{4}){3,6}$)/g, '-');
 
 /** Own-property test that `__proto__`, `constructor` and friends cannot fool. */
-export const has = (o: object, k: string): boolean => Object.prototype.hasOwnProperty.call(o, k);
+export const has = (o: object, k: string): boolean => ({}).hasOwnProperty.call(o, k);
 
 /** Reads `o[k]`, swallowing throwing getters and proxy traps. */
 export function read(o: any, k: string): unknown {

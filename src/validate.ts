@@ -17,7 +17,7 @@ const COMMANDS: Record<string, string> = {
   product: MONEY + PRODUCT,
   addtocart: MONEY + PRODUCT + ' quantity',
   checkout: MONEY + ' discount_code quantity line_items',
-  purchase: MONEY + ' discount_code order_id is_new_customer quantity line_items' + PRODUCT,
+  purchase: MONEY + ' discount_code quantity line_items order_id is_new_customer' + PRODUCT,
   lead: MONEY + ' type category',
   signup: 'sign_up_method',
   custom: MONEY + ' event_name',
@@ -30,7 +30,7 @@ const MAX_STRING = 256;
 const MAX_ITEMS = 100;
 const MAX_FREE = 100;
 /** A free prop's name: an identifier, but none that would pollute a prototype or collide with what the tag sends. */
-const FREE_NAME = /^(?!(__proto__|constructor|prototype|url|referrer|trunc|hashed_\w*)$)[A-Za-z_]\w{0,63}$/;
+const FREE_NAME = /^(?!(__proto__|constructor|prototype|url|referrer|trunc|hashed_\w*)$|\d)\w{1,64}$/;
 
 export const isEventCommand = (command: string): boolean => has(COMMANDS, command);
 
@@ -63,7 +63,7 @@ function field(name: string, v: unknown, warn: Warn): unknown {
         ? v.trim().toUpperCase()
         : warn(name, 'not a currency code');
     case 'is_new_customer':
-      return v === true || v === 'true' ? true : v === false || v === 'false' ? false : warn(name, 'not a boolean');
+      return typeof v == 'boolean' ? v : v === 'true' || (v === 'false' ? false : warn(name, 'not a boolean'));
     case 'event_id': // the pixel takes it out of the body; a UUID replaces a bad one
       return typeof v == 'string' && v && v.length <= 128 ? v : warn(name, 'not a string ≤ 128, replaced');
     case 'email':
