@@ -52,6 +52,36 @@ test.describe('SPEC §4: the __spdt device cookie', () => {
     expectClean(seen);
   });
 
+  test('the root domain is probed on the first page of a tab only; later pages write no probe cookie', async ({ page, context, site }) => {
+    // Every probe is a synchronous cookie write and read; the answer holds for the tab session.
+    await page.addInitScript(() => {
+      const native = Object.getOwnPropertyDescriptor(Document.prototype, 'cookie')!;
+      const probes: string[] = ((window as any).__probeWrites = []);
+      Object.defineProperty(Document.prototype, 'cookie', {
+        configurable: true,
+        get() {
+          return native.get!.call(this);
+        },
+        set(value: string) {
+          if (value.startsWith('__spdt_probe=')) probes.push(value);
+          native.set!.call(this, value);
+        },
+      });
+    });
+    const key = newKey();
+    const seen = watchPage(page);
+    const probeWrites = () => page.evaluate(() => (window as any).__probeWrites.length as number);
+    const [first] = await visit(page, site, mount(site, key), key, 1);
+    expect(await probeWrites()).toBeGreaterThan(0);
+
+    const [, second] = await visit(page, site, mount(site, key), key, 2);
+    expect(await probeWrites()).toBe(0);
+    expect(second.uid).toBe(first.uid);
+    const device = (await context.cookies()).filter((c) => c.name == '__spdt');
+    expect(device.map((c) => c.domain)).toEqual(['.example.co.uk']); // still renewed at the root domain
+    expectClean(seen);
+  });
+
   test('cookie_days and click_days change the lifetimes', async ({ page, context, site }) => {
     const key = newKey();
     const seen = watchPage(page);

@@ -194,7 +194,7 @@ test.describe('SPEC §5 Privacy: consent', () => {
 
     const before = await storage(page);
     expect(Object.keys(before.local).sort()).toEqual(['__spdt_alias', '__spdt_outbox']);
-    expect(Object.keys(before.session)).toEqual(['__spdt']);
+    expect(Object.keys(before.session).sort()).toEqual(['__spdt', '__spdt_domain']);
     const cookiesBefore = (await pixelCookies(context)).map((c) => `${c.name}@${c.domain}`).sort();
     expect(cookiesBefore).toEqual(['__spdt@.example.co.uk', '__spdt@www.example.co.uk', 'sp_click_id@.example.co.uk', 'sp_click_id@www.example.co.uk']);
 

@@ -3,7 +3,7 @@
  * (`sp_click_id`) and the visitor's hashed identifiers from `alias`. Ids are created and persisted
  * only by `resolveIds()`, which runs at send time, after consent.
  */
-import { cookieIn, deleteCookie, local, readCookies, rootDomain, session, setCookie } from './storage';
+import { cookieIn, deleteCookie, DOMAIN_KEY, local, readCookies, rootDomain, session, setCookie } from './storage';
 import { hexId, parseJson, type Props } from './util';
 
 export interface IdentityConfig {
@@ -121,4 +121,5 @@ export function forgetIds(): void {
   deleteCookie(CLICK);
   local.remove(ALIAS);
   session.remove(DEVICE);
+  session.remove(DOMAIN_KEY);
 }

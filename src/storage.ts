@@ -77,26 +77,32 @@ function domainLevels(): string[] {
 }
 
 const PROBE = '__spdt_probe';
+/** Where the probe's answer is kept for the tab session: probing costs synchronous cookie calls. */
+export const DOMAIN_KEY = '__spdt_domain';
 let discovered: string | undefined;
 
 /**
  * The widest domain that accepts a cookie. Browsers refuse public suffixes (`co.uk`), so writing a
  * probe from the top down and keeping the first that reads back finds the site's own root domain.
- * The probe is deleted at once; the result is cached for the page.
+ * The probe is deleted at once. The answer (maybe '', host-only) is probed once per tab session:
+ * each try is a cookie write and read, several per page on hosts such as `shop.example.co.uk`.
  */
 export function rootDomain(): string {
-  if (discovered == null) {
-    discovered = '';
-    for (const domain of domainLevels()) {
-      setCookie(PROBE, '1', 60, domain);
-      if (getCookie(PROBE)) {
-        setCookie(PROBE, '', 0, domain);
-        discovered = domain;
-        break;
-      }
+  return (discovered ??= session.get(DOMAIN_KEY) ?? probe());
+}
+
+function probe(): string {
+  let found = '';
+  for (const domain of domainLevels()) {
+    setCookie(PROBE, '1', 60, domain);
+    if (getCookie(PROBE)) {
+      setCookie(PROBE, '', 0, domain);
+      found = domain;
+      break;
     }
   }
-  return discovered;
+  session.set(DOMAIN_KEY, found);
+  return found;
 }
 
 /** Deletes a cookie at every level it could have been written at, and host-only. */

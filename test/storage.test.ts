@@ -102,6 +102,33 @@ describe('§3 cookie_domain auto: rootDomain()', () => {
     expect(writes).not.toHaveBeenCalled();
   });
 
+  it('is probed once per tab session: the next page reads it from sessionStorage and writes no cookie', async () => {
+    const first = await fresh();
+    expect(first.rootDomain()).toBe('example.co.uk');
+    expect(sessionStorage.getItem('__spdt_domain')).toBe('example.co.uk');
+
+    const nextPage = await fresh(); // a new page of the same tab: a new module, the same sessionStorage
+    const writes = vi.spyOn(Document.prototype, 'cookie', 'set');
+    expect(nextPage.rootDomain()).toBe('example.co.uk');
+    expect(writes).not.toHaveBeenCalled();
+  });
+
+  it("keeps a host-only answer ('') for the tab session too", async () => {
+    dom.reconfigure({ url: 'https://localhost/' });
+    expect((await fresh()).rootDomain()).toBe('');
+    expect(sessionStorage.getItem('__spdt_domain')).toBe('');
+  });
+
+  it('probes on every page where sessionStorage throws', async () => {
+    blockStorage('sessionStorage');
+    expect((await fresh()).rootDomain()).toBe('example.co.uk');
+    const nextPage = await fresh();
+    const writes = vi.spyOn(Document.prototype, 'cookie', 'set');
+    expect(nextPage.rootDomain()).toBe('example.co.uk');
+    expect(writes).toHaveBeenCalled();
+    expectSilence();
+  });
+
   it.each([
     ['https://example.com/', 'example.com'],
     ['https://www.example.com/a', 'example.com'],
