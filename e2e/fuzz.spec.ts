@@ -15,7 +15,7 @@
  * 204 by the collector, and a marker purchase (consent granted, key and endpoint set again) stored.
  */
 import type { Page, Request } from '@playwright/test';
-import { test, expect, html, holdTag, newKey, recordRequests, spotifySnippet, tagLoaded, watchPage, type Site, type StoredEvent } from './fixtures';
+import { test, expect, html, holdTag, newKey, recordRequests, spotifySnippet, tagLoaded, watchPage, type Site, type StoredEvent, expectClean } from './fixtures';
 import { makeFuzz, type FuzzOptions } from '../test/helpers/fuzz';
 
 /** FUZZ_SEED and FUZZ_SCALE (a multiple of the call count) hunt beyond what CI runs. */
@@ -196,8 +196,7 @@ test(`fuzz: ${CALLS} random calls to the real tag in Chromium (seed ${SEED})`, a
     };
   });
   expect(page_).toEqual({ pollution: [], newGlobals: [], rejections: [], errors: [], oversizedBeacons: [] });
-  expect(seen.pageErrors).toEqual([]);
-  expect(seen.consoleErrors).toEqual([]);
+  expectClean(seen);
   // The run reached the collector at all (consent denied or pending for a while, and refused beacons, cost some).
   expect(events, 'events sent during the run').toBeGreaterThan(CALLS / 10);
 });

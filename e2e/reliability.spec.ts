@@ -4,7 +4,7 @@
  * collector, with the browser's own network controls (context.setOffline, page.route).
  */
 import type { Page } from '@playwright/test';
-import { test, expect, html, spotifySnippet, newKey, tagLoaded, watchPage, recordRequests, type Site } from './fixtures';
+import { test, expect, html, spotifySnippet, newKey, tagLoaded, watchPage, recordRequests, type Site, expectClean } from './fixtures';
 
 type Requests = ReturnType<typeof recordRequests>;
 interface Persisted {
@@ -45,6 +45,17 @@ function recordSent(page: Page) {
       .flatMap((item: any) => item.events.map((e: any) => e.event_id as string));
 }
 
+/** A page with the tag and a fresh key, watched: its errors, its requests and what the tag sent. */
+async function openTagPage(page: Page, site: Site) {
+  const key = newKey();
+  const seen = watchPage(page);
+  const requests = recordRequests(page);
+  const sent = recordSent(page);
+  await page.goto(site.page(tagPage(key)));
+  await tagLoaded(page);
+  return { key, seen, requests, sent };
+}
+
 /** Waits until every event the collector stored for `key` has been seen sent; returns what was sent. */
 async function sentIds(sent: ((key: string) => string[])[], site: Site, key: string): Promise<string[]> {
   const stored = (await site.events(key)).map((e) => e.event_id);
@@ -71,12 +82,7 @@ const pageErrors = (page: Page) => page.evaluate(() => (window as any).__errors 
 
 test.describe('SPEC §6 the outbox: offline', () => {
   test('events called offline wait in localStorage and are stored exactly once when back online', async ({ page, context, site }) => {
-    const key = newKey();
-    const seen = watchPage(page);
-    const requests = recordRequests(page);
-    const sent = recordSent(page);
-    await page.goto(site.page(tagPage(key)));
-    await tagLoaded(page);
+    const { key, seen, requests, sent } = await openTagPage(page, site);
 
     await context.setOffline(true);
     expect(await page.evaluate(() => navigator.onLine)).toBe(false);
@@ -98,17 +104,11 @@ test.describe('SPEC §6 the outbox: offline', () => {
     const ids = await sentIds([sent], site, key);
     expect(ids.sort()).toEqual((await site.events(key)).map((e) => e.event_id).sort());
     expect(await page.evaluate(() => localStorage.getItem('__spdt_outbox'))).toBeNull();
-    expect(seen.pageErrors).toEqual([]);
-    expect(seen.consoleErrors).toEqual([]);
+    expectClean(seen);
   });
 
   test('events of a page left while offline are delivered, exactly once, by the next page load', async ({ page, context, site }) => {
-    const key = newKey();
-    const seen = watchPage(page);
-    const requests = recordRequests(page);
-    const sent = recordSent(page);
-    await page.goto(site.page(tagPage(key)));
-    await tagLoaded(page);
+    const { key, seen, requests, sent } = await openTagPage(page, site);
 
     await context.setOffline(true);
     await call(page, 'addtocart', { product_id: 'p-1', quantity: 2 });
@@ -136,8 +136,7 @@ test.describe('SPEC §6 the outbox: offline', () => {
     const ids = await sentIds([sent], site, key);
     expect(ids).toHaveLength(3);
     expect(new Set(ids).size).toBe(3);
-    expect(seen.pageErrors).toEqual([]);
-    expect(seen.consoleErrors).toEqual([]);
+    expectClean(seen);
   });
 
   test('two tabs offline with events, back online: every event is sent by one tab only, and stored once', async ({ page, context, site }) => {
@@ -170,8 +169,7 @@ test.describe('SPEC §6 the outbox: offline', () => {
     for (const e of persisted) expect(ids.filter((id) => id == e.event_id), `${e.event_id} sent once`).toHaveLength(1);
     expect(await site.events(key)).toHaveLength(8);
     for (const s of seen) {
-      expect(s.pageErrors).toEqual([]);
-      expect(s.consoleErrors).toEqual([]);
+      expectClean(s);
     }
   });
 
@@ -206,17 +204,11 @@ window.marker = createPixel({ key: '${markerKey}' });</script>`;
     const ids = await sentIds([sent], site, key);
     expect(ids).toHaveLength(3);
     expect(new Set(ids).size).toBe(3);
-    expect(seen.pageErrors).toEqual([]);
-    expect(seen.consoleErrors).toEqual([]);
+    expectClean(seen);
   });
 
   test('the outbox keeps at most 500 events, the oldest dropped', async ({ page, context, site }) => {
-    const key = newKey();
-    const seen = watchPage(page);
-    const requests = recordRequests(page);
-    const sent = recordSent(page);
-    await page.goto(site.page(tagPage(key)));
-    await tagLoaded(page);
+    const { key, seen, requests, sent } = await openTagPage(page, site);
 
     await context.setOffline(true);
     await page.evaluate(() => {
@@ -236,8 +228,7 @@ window.marker = createPixel({ key: '${markerKey}' });</script>`;
     expect(ids).toHaveLength(501);
     expect(new Set(ids).size).toBe(501);
     for (const r of requests.filter((r) => r.url.includes('/v1/ingest'))) expect(new TextEncoder().encode(r.body).length).toBeLessThanOrEqual(65536);
-    expect(seen.pageErrors).toEqual([]);
-    expect(seen.consoleErrors).toEqual([]);
+    expectClean(seen);
   });
 });
 
