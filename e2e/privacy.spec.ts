@@ -9,35 +9,24 @@
  */
 import { createHash } from 'node:crypto';
 import type { BrowserContext, Page } from '@playwright/test';
-import { test, expect, html, newKey, tagLoaded, watchPage, recordRequests, type Site, expectClean } from './fixtures';
+import { test, expect, html, newKey, spotifySnippet, tagLoaded, watchPage, recordRequests, type Site, expectClean } from './fixtures';
 
 const sha256 = (s: string) => createHash('sha256').update(s, 'utf8').digest('hex');
 
 type Requests = ReturnType<typeof recordRequests>;
 
 /**
- * Spotify's snippet shape (SPEC §1) with the options of the first `conf` of our choosing and `calls`
- * after it; with `marker`, also the marker pixel (see above).
+ * Spotify's snippet (SPEC §1) followed by a `conf` with the options of our choosing and `calls`;
+ * with `marker`, also the marker pixel (see above). The queue is drained in one go, so the second
+ * `conf` applies before anything could be sent.
  */
 function tagPage(key: string, opts: { conf?: object; calls?: string; marker?: string } = {}) {
-  const conf = JSON.stringify({ key, ...opts.conf });
   const marker = opts.marker
     ? `<script type="module">import { createPixel } from '/dist/index.mjs';
 window.marker = createPixel({ key: '${opts.marker}', cookies: false });</script>`
     : '';
-  return html(`<script>
-(function(w, d){
-  var id='spdt-capture', n='script';
-  if (!d.getElementById(id)) {
-    w.spdt = w.spdt || function() { (w.spdt.q = w.spdt.q || []).push(arguments); };
-    var e = d.createElement(n); e.id = id; e.async = 1;
-    e.src = '/ping.min.js';
-    var s = d.getElementsByTagName(n)[0]; s.parentNode.insertBefore(e, s);
-  }
-  w.spdt('conf', ${conf});
-  ${opts.calls ?? ''}
-})(window, document);
-</script>${marker}`);
+  const calls = (opts.conf ? `w.spdt('conf', ${JSON.stringify(opts.conf)});\n` : '') + (opts.calls ?? '');
+  return html(spotifySnippet('/ping.min.js', key, calls) + marker);
 }
 
 const call = (page: Page, ...args: unknown[]) => page.evaluate((a) => (window as any).spdt(...a), args);
