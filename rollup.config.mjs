@@ -22,13 +22,14 @@ export default [
       }),
     ],
   },
-  // The npm entry: readable ESM and CommonJS (bundlers minify), types from tsc.
-  {
-    input: 'src/index.ts',
+  // The npm entries: readable ESM and CommonJS (bundlers minify), types from tsc. `rules` is what
+  // the collector shares with the tag (validation, hashing).
+  ...['index', 'rules'].map((name) => ({
+    input: `src/${name}.ts`,
     output: [
-      { file: 'dist/index.mjs', format: 'es' },
-      { file: 'dist/index.cjs', format: 'cjs', exports: 'named' },
+      { file: `dist/${name}.mjs`, format: 'es' },
+      { file: `dist/${name}.cjs`, format: 'cjs', exports: 'named' },
     ],
     plugins: [ts('ES2020')],
-  },
+  })),
 ];
