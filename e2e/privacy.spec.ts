@@ -427,3 +427,87 @@ test.describe('SPEC §3 conf: cookies: false', () => {
     expectClean(seen);
   });
 });
+
+test.describe('SPEC §5 Privacy: email addresses in URLs and props', () => {
+  // One address in every spelling a real site leaks it in: percent-encoded, plain, with a `+`,
+  // double-encoded, and inside a single-page app's fragment with its own query.
+  const QUERY = '?email=ann%40example.com&plain=ann@example.com&plus=ann+news@example.com&double=ann%2540example.com&step=2';
+  const FRAGMENT = '#/signup?email=ann%40example.com&plan=pro';
+  const REDACTED = '?email=[email]&plain=[email]&plus=[email]&double=[email]&step=2#/signup?email=[email]&plan=pro';
+  const FROM_QUERY = '?next=%2Fwelcome%3Femail%3Dann%2540example.com&e=ann%40example.com';
+
+  /** Decodes `text` until it stops changing, so no percent-encoding can hide an address. */
+  const decoded = (text: string) => {
+    for (let i = 0; i < 5; i++)
+      try {
+        text = decodeURIComponent(text);
+      } catch {
+        break;
+      }
+    return text;
+  };
+
+  /**
+   * Opens a page with no tag whose URL holds the address, follows its link to the tag page (whose
+   * URL holds it too, so both url and referrer do), then calls events whose props hold it.
+   */
+  async function leak(page: Page, site: Site, key: string) {
+    const tagUrl = site.page(tagPage(key, { calls: "w.spdt('view');" }));
+    const fromUrl = site.page(html('', `<a id="go" href="${tagUrl + QUERY + FRAGMENT}">go</a>`)) + FROM_QUERY;
+    await page.goto(fromUrl);
+    await Promise.all([page.waitForURL(/#\/signup/), page.click('#go')]);
+    await tagLoaded(page);
+    expect(await page.evaluate(() => document.referrer)).toBe(fromUrl);
+    await call(page, 'lead', { note: 'ann@example.com', contact: 'Write to ANN%40EXAMPLE.COM', type: 'demo' });
+    await call(page, 'purchase', { order_id: 'o-1', product_name: 'ann+news@example.com', line_items: [{ product_id: 'p', variant_name: 'ann@example.com' }] });
+    await call(page, 'alias', { id: 'ann@example.com', partner_user_id: 'partner-1', email: 'ann@example.com' });
+    await page.evaluate(() => history.pushState(null, '', '/welcome?email=ann%40example.com'));
+    const events = await site.waitForEvents(key, 5);
+    return { events, tagUrl, fromUrl };
+  }
+
+  /** Waits until a recorded /v1/ request carries each stored event, then checks none holds the address. */
+  async function expectNoAddress(requests: Requests, events: { event_id: string }[]) {
+    const v1 = () => requests.filter((r) => /\/v1\//.test(r.url));
+    await expect.poll(() => events.filter((e) => !v1().some((r) => (r.url + r.body).includes(e.event_id))).length).toBe(0);
+    for (const r of v1()) {
+      expect(decoded(r.url)).not.toMatch(/ann|example\.com/i);
+      expect(decoded(r.body)).not.toMatch(/ann|example\.com/i);
+    }
+  }
+
+  for (const transport of ['beacon', 'image'] as const)
+    test(`by ${transport}: url and referrer carry [email], props holding an address are dropped with a warning`, async ({ page, site }) => {
+      if (transport == 'image') await page.addInitScript(() => delete (Navigator.prototype as any).sendBeacon);
+      const key = newKey();
+      const seen = watchPage(page);
+      const requests = recordRequests(page);
+      const { events, tagUrl, fromUrl } = await leak(page, site, key);
+      const byAction = (a: string) => events.filter((e) => e.action == a);
+      expect(events.every((e) => e.transport == transport)).toBe(true);
+      expect(events.map((e) => e.action).sort()).toEqual(['alias', 'lead', 'purchase', 'view', 'view']);
+
+      const url = tagUrl + REDACTED;
+      const referrer = fromUrl.replace(FROM_QUERY, '?next=[email]&e=[email]');
+      const [first, spa] = byAction('view').sort((a, b) => a.time - b.time);
+      expect(first.body).toEqual({ url, referrer });
+      expect(spa.body.url).toBe(site.origin + '/welcome?email=[email]');
+      expect(byAction('lead')[0].body).toEqual({ url, referrer, type: 'demo' });
+      expect(byAction('purchase')[0].body).toMatchObject({ url, referrer, order_id: 'o-1', line_items: [{ product_id: 'p' }] });
+      expect(byAction('purchase')[0].body).not.toHaveProperty('product_name');
+      const alias = byAction('alias')[0];
+      expect(alias.body).toMatchObject({ partner_user_id: 'partner-1', hashed_email: sha256('ann@example.com') });
+      expect(alias.body).not.toHaveProperty('id');
+
+      expect(seen.warnings.filter((w) => w.includes('looks like an email')).sort()).toEqual([
+        '[spdt] alias id: looks like an email',
+        '[spdt] lead contact: looks like an email',
+        '[spdt] lead note: looks like an email',
+        '[spdt] purchase line_items[0].variant_name: looks like an email',
+        '[spdt] purchase product_name: looks like an email',
+      ]);
+      await expectNoAddress(requests, events);
+      expect(JSON.stringify(await site.events(key))).not.toMatch(/ann|example\.com/i);
+      expectClean(seen);
+    });
+});
