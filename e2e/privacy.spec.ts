@@ -8,6 +8,9 @@
  * written before it would be visible too.
  */
 import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { BrowserContext, Page } from '@playwright/test';
 import { test, expect, html, newKey, spotifySnippet, tagLoaded, watchPage, recordRequests, type Site, expectClean } from './fixtures';
 
@@ -510,4 +513,125 @@ test.describe('SPEC §5 Privacy: email addresses in URLs and props', () => {
       expect(JSON.stringify(await site.events(key))).not.toMatch(/ann|example\.com/i);
       expectClean(seen);
     });
+});
+
+/**
+ * The demo shop (examples/shop/) as a visitor meets it: opt-in consent. Its files are served to the
+ * page from disk under /examples/, with the shop's pixel key swapped for a fresh one; the tag, the
+ * marker pixel and the collector are the harness's (e2e/fixtures.ts).
+ */
+test.describe('SPEC §5 Privacy: the demo shop asks before it sends', () => {
+  const EXAMPLES = fileURLToPath(new URL('../examples/', import.meta.url));
+  const SHOP_KEY = '5a1c965e567a45f7832cc5ba7a37faf7';
+  const TYPES: Record<string, string> = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.svg': 'image/svg+xml' };
+
+  async function serveShop(page: Page, key: string) {
+    await page.route(
+      (url) => url.pathname.startsWith('/examples/'),
+      (route) => {
+        const file = path.join(EXAMPLES, decodeURIComponent(new URL(route.request().url()).pathname.slice('/examples/'.length)));
+        const type = TYPES[path.extname(file)];
+        if (!type || !fs.existsSync(file)) return route.fulfill({ status: 404, body: '' });
+        const body = fs.readFileSync(file, 'utf8').replaceAll(SHOP_KEY, key);
+        return route.fulfill({ body, contentType: type + '; charset=utf-8' });
+      },
+    );
+  }
+
+  /** Loads the npm build as a second pixel (`cookies: false`, its own key) for the marker round trip. */
+  const addMarker = (page: Page, markerKey: string) =>
+    page.evaluate(async (k) => {
+      const { createPixel } = await import('/dist/index.mjs' as string);
+      (window as any).marker = createPixel({ key: k, cookies: false });
+    }, markerKey);
+
+  /** The /v1/ requests but the marker's: what the shop's pixel sent. */
+  const shopRequests = (requests: Requests, markerKey: string) =>
+    requests.filter((r) => /\/v1\//.test(r.url) && !(r.url + r.body).includes(markerKey));
+
+  const banner = (page: Page) => page.locator('aside.consent');
+  const pixelStorage = async (page: Page) =>
+    Object.keys(await page.evaluate(() => ({ ...localStorage, ...sessionStorage }))).filter((k) => k.startsWith('__spdt'));
+
+  test('nothing is sent before Accept; the held view goes out on Accept; the next page sends without asking', async ({ page, context, site }) => {
+    const key = newKey();
+    const markerKey = newKey();
+    const seen = watchPage(page);
+    const requests = recordRequests(page);
+    await serveShop(page, key);
+    const home = site.origin + '/examples/shop/index.html?spclid=demo-click-1';
+    await page.goto(home);
+    await tagLoaded(page);
+    await expect(banner(page)).toBeVisible();
+    await addMarker(page, markerKey);
+    await markerRoundTrip(page, site, requests, markerKey, 1);
+    expect(shopRequests(requests, markerKey)).toEqual([]);
+    expect(await site.events(key)).toEqual([]);
+    expect(await pixelCookies(context)).toEqual([]);
+    expect(await pixelStorage(page)).toEqual([]);
+
+    const acceptedAt = await page.evaluate(() => Date.now());
+    await banner(page).getByRole('button', { name: 'Accept' }).click();
+    const [view] = await site.waitForEvents(key, 1);
+    expect(view.action).toBe('view');
+    expect(view.body.url).toBe(home);
+    expect(view.time).toBeLessThanOrEqual(acceptedAt); // the view held since the page loaded
+    expect(view.cid).toBe('demo-click-1');
+    await expect(banner(page)).toHaveCount(0);
+    expect(await page.evaluate(() => localStorage.getItem('podshop_consent'))).toBe('granted');
+
+    await Promise.all([page.waitForURL(/product\.html/), page.locator('a.card-link').first().click()]);
+    const events = await site.waitForEvents(key, 3);
+    expect(events.map((e) => e.action)).toEqual(['view', 'view', 'product']);
+    expect(events[2].body).toMatchObject({ product_id: 'mug-100', currency: 'USD' });
+    expect(new Set(events.map((e) => e.uid)).size).toBe(1);
+    await expect(banner(page)).toHaveCount(0);
+    expectClean(seen);
+  });
+
+  test('Decline sends nothing on this page or the next; Privacy choices lets the visitor accept later, or decline again', async ({ page, context, site }) => {
+    const key = newKey();
+    const markerKey = newKey();
+    const seen = watchPage(page);
+    const requests = recordRequests(page);
+    await serveShop(page, key);
+    await page.goto(site.origin + '/examples/shop/index.html');
+    await tagLoaded(page);
+    await banner(page).getByRole('button', { name: 'Decline' }).click();
+    await expect(banner(page)).toHaveCount(0);
+    await addMarker(page, markerKey);
+    await markerRoundTrip(page, site, requests, markerKey, 1);
+
+    // The next page applies the remembered "declined" at once: no banner, nothing sent.
+    await Promise.all([page.waitForURL(/product\.html/), page.locator('a.card-link').first().click()]);
+    await tagLoaded(page);
+    await page.waitForFunction(() => document.readyState != 'loading');
+    await expect(banner(page)).toHaveCount(0);
+    await addMarker(page, markerKey);
+    await markerRoundTrip(page, site, requests, markerKey, 2);
+    expect(shopRequests(requests, markerKey)).toEqual([]);
+    expect(await site.events(key)).toEqual([]);
+    expect(await pixelCookies(context)).toEqual([]);
+    expect(await pixelStorage(page)).toEqual([]);
+
+    // A change of mind: what is called after Accept goes out, and the page after it sends too.
+    await page.getByRole('button', { name: 'Privacy choices' }).click();
+    await expect(banner(page)).toContainText('Your current choice: declined');
+    await banner(page).getByRole('button', { name: 'Accept' }).click();
+    await page.getByRole('button', { name: 'Add to cart' }).click();
+    const [added] = await site.waitForEvents(key, 1);
+    expect(added.action).toBe('addtocart');
+    await page.goto(site.origin + '/examples/shop/cart.html');
+    const events = await site.waitForEvents(key, 2);
+    expect(events.map((e) => e.action)).toEqual(['addtocart', 'view']);
+    expect((await pixelCookies(context)).map((c) => c.name)).toContain('__spdt');
+
+    // And back: Decline deletes the pixel's cookies and storage.
+    await page.getByRole('button', { name: 'Privacy choices' }).click();
+    await banner(page).getByRole('button', { name: 'Decline' }).click();
+    expect(await pixelCookies(context)).toEqual([]);
+    expect(await pixelStorage(page)).toEqual([]);
+    expect(await page.evaluate(() => localStorage.getItem('podshop_consent'))).toBe('denied');
+    expectClean(seen);
+  });
 });
