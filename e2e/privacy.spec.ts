@@ -8,6 +8,9 @@
  * written before it would be visible too.
  */
 import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { BrowserContext, Page } from '@playwright/test';
 import { test, expect, html, newKey, spotifySnippet, tagLoaded, watchPage, recordRequests, type Site, expectClean } from './fixtures';
 
@@ -424,6 +427,211 @@ test.describe('SPEC §3 conf: cookies: false', () => {
     for (const r of await sentRequests(requests, site, key)) for (const item of JSON.parse(r.body).batch) expect(item).not.toHaveProperty('uid');
     expect(await context.cookies()).toEqual([]);
     expect(await storage(page)).toEqual({ local: {}, session: {} });
+    expectClean(seen);
+  });
+});
+
+test.describe('SPEC §5 Privacy: email addresses in URLs and props', () => {
+  // One address in every spelling a real site leaks it in: percent-encoded, plain, with a `+`,
+  // double-encoded, and inside a single-page app's fragment with its own query.
+  const QUERY = '?email=ann%40example.com&plain=ann@example.com&plus=ann+news@example.com&double=ann%2540example.com&step=2';
+  const FRAGMENT = '#/signup?email=ann%40example.com&plan=pro';
+  const REDACTED = '?email=[email]&plain=[email]&plus=[email]&double=[email]&step=2#/signup?email=[email]&plan=pro';
+  const FROM_QUERY = '?next=%2Fwelcome%3Femail%3Dann%2540example.com&e=ann%40example.com';
+
+  /** Decodes `text` until it stops changing, so no percent-encoding can hide an address. */
+  const decoded = (text: string) => {
+    for (let i = 0; i < 5; i++)
+      try {
+        text = decodeURIComponent(text);
+      } catch {
+        break;
+      }
+    return text;
+  };
+
+  /**
+   * Opens a page with no tag whose URL holds the address, follows its link to the tag page (whose
+   * URL holds it too, so both url and referrer do), then calls events whose props hold it.
+   */
+  async function leak(page: Page, site: Site, key: string) {
+    const tagUrl = site.page(tagPage(key, { calls: "w.spdt('view');" }));
+    const fromUrl = site.page(html('', `<a id="go" href="${tagUrl + QUERY + FRAGMENT}">go</a>`)) + FROM_QUERY;
+    await page.goto(fromUrl);
+    await Promise.all([page.waitForURL(/#\/signup/), page.click('#go')]);
+    await tagLoaded(page);
+    expect(await page.evaluate(() => document.referrer)).toBe(fromUrl);
+    await call(page, 'lead', { note: 'ann@example.com', contact: 'Write to ANN%40EXAMPLE.COM', type: 'demo' });
+    await call(page, 'purchase', { order_id: 'o-1', product_name: 'ann+news@example.com', line_items: [{ product_id: 'p', variant_name: 'ann@example.com' }] });
+    await call(page, 'alias', { id: 'ann@example.com', partner_user_id: 'partner-1', email: 'ann@example.com' });
+    await page.evaluate(() => history.pushState(null, '', '/welcome?email=ann%40example.com'));
+    const events = await site.waitForEvents(key, 5);
+    return { events, tagUrl, fromUrl };
+  }
+
+  /** Waits until a recorded /v1/ request carries each stored event, then checks none holds the address. */
+  async function expectNoAddress(requests: Requests, events: { event_id: string }[]) {
+    const v1 = () => requests.filter((r) => /\/v1\//.test(r.url));
+    await expect.poll(() => events.filter((e) => !v1().some((r) => (r.url + r.body).includes(e.event_id))).length).toBe(0);
+    for (const r of v1()) {
+      expect(decoded(r.url)).not.toMatch(/ann|example\.com/i);
+      expect(decoded(r.body)).not.toMatch(/ann|example\.com/i);
+    }
+  }
+
+  for (const transport of ['beacon', 'image'] as const)
+    test(`by ${transport}: url and referrer carry [email], props holding an address are dropped with a warning`, async ({ page, site }) => {
+      if (transport == 'image') await page.addInitScript(() => delete (Navigator.prototype as any).sendBeacon);
+      const key = newKey();
+      const seen = watchPage(page);
+      const requests = recordRequests(page);
+      const { events, tagUrl, fromUrl } = await leak(page, site, key);
+      const byAction = (a: string) => events.filter((e) => e.action == a);
+      expect(events.every((e) => e.transport == transport)).toBe(true);
+      expect(events.map((e) => e.action).sort()).toEqual(['alias', 'lead', 'purchase', 'view', 'view']);
+
+      const url = tagUrl + REDACTED;
+      const referrer = fromUrl.replace(FROM_QUERY, '?next=[email]&e=[email]');
+      const [first, spa] = byAction('view').sort((a, b) => a.time - b.time);
+      expect(first.body).toEqual({ url, referrer });
+      expect(spa.body.url).toBe(site.origin + '/welcome?email=[email]');
+      expect(byAction('lead')[0].body).toEqual({ url, referrer, type: 'demo' });
+      expect(byAction('purchase')[0].body).toMatchObject({ url, referrer, order_id: 'o-1', line_items: [{ product_id: 'p' }] });
+      expect(byAction('purchase')[0].body).not.toHaveProperty('product_name');
+      const alias = byAction('alias')[0];
+      expect(alias.body).toMatchObject({ partner_user_id: 'partner-1', hashed_email: sha256('ann@example.com') });
+      expect(alias.body).not.toHaveProperty('id');
+
+      expect(seen.warnings.filter((w) => w.includes('looks like an email')).sort()).toEqual([
+        '[spdt] alias id: looks like an email',
+        '[spdt] lead contact: looks like an email',
+        '[spdt] lead note: looks like an email',
+        '[spdt] purchase line_items[0].variant_name: looks like an email',
+        '[spdt] purchase product_name: looks like an email',
+      ]);
+      await expectNoAddress(requests, events);
+      expect(JSON.stringify(await site.events(key))).not.toMatch(/ann|example\.com/i);
+      expectClean(seen);
+    });
+});
+
+/**
+ * The demo shop (examples/shop/) as a visitor meets it: opt-in consent. Its files are served to the
+ * page from disk under /examples/, with the shop's pixel key swapped for a fresh one; the tag, the
+ * marker pixel and the collector are the harness's (e2e/fixtures.ts).
+ */
+test.describe('SPEC §5 Privacy: the demo shop asks before it sends', () => {
+  const EXAMPLES = fileURLToPath(new URL('../examples/', import.meta.url));
+  const SHOP_KEY = '5a1c965e567a45f7832cc5ba7a37faf7';
+  const TYPES: Record<string, string> = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.svg': 'image/svg+xml' };
+
+  async function serveShop(page: Page, key: string) {
+    await page.route(
+      (url) => url.pathname.startsWith('/examples/'),
+      (route) => {
+        const file = path.join(EXAMPLES, decodeURIComponent(new URL(route.request().url()).pathname.slice('/examples/'.length)));
+        const type = TYPES[path.extname(file)];
+        if (!type || !fs.existsSync(file)) return route.fulfill({ status: 404, body: '' });
+        const body = fs.readFileSync(file, 'utf8').replaceAll(SHOP_KEY, key);
+        return route.fulfill({ body, contentType: type + '; charset=utf-8' });
+      },
+    );
+  }
+
+  /** Loads the npm build as a second pixel (`cookies: false`, its own key) for the marker round trip. */
+  const addMarker = (page: Page, markerKey: string) =>
+    page.evaluate(async (k) => {
+      const { createPixel } = await import('/dist/index.mjs' as string);
+      (window as any).marker = createPixel({ key: k, cookies: false });
+    }, markerKey);
+
+  /** The /v1/ requests but the marker's: what the shop's pixel sent. */
+  const shopRequests = (requests: Requests, markerKey: string) =>
+    requests.filter((r) => /\/v1\//.test(r.url) && !(r.url + r.body).includes(markerKey));
+
+  const banner = (page: Page) => page.locator('aside.consent');
+  const pixelStorage = async (page: Page) =>
+    Object.keys(await page.evaluate(() => ({ ...localStorage, ...sessionStorage }))).filter((k) => k.startsWith('__spdt'));
+
+  test('nothing is sent before Accept; the held view goes out on Accept; the next page sends without asking', async ({ page, context, site }) => {
+    const key = newKey();
+    const markerKey = newKey();
+    const seen = watchPage(page);
+    const requests = recordRequests(page);
+    await serveShop(page, key);
+    const home = site.origin + '/examples/shop/index.html?spclid=demo-click-1';
+    await page.goto(home);
+    await tagLoaded(page);
+    await expect(banner(page)).toBeVisible();
+    await addMarker(page, markerKey);
+    await markerRoundTrip(page, site, requests, markerKey, 1);
+    expect(shopRequests(requests, markerKey)).toEqual([]);
+    expect(await site.events(key)).toEqual([]);
+    expect(await pixelCookies(context)).toEqual([]);
+    expect(await pixelStorage(page)).toEqual([]);
+
+    const acceptedAt = await page.evaluate(() => Date.now());
+    await banner(page).getByRole('button', { name: 'Accept' }).click();
+    const [view] = await site.waitForEvents(key, 1);
+    expect(view.action).toBe('view');
+    expect(view.body.url).toBe(home);
+    expect(view.time).toBeLessThanOrEqual(acceptedAt); // the view held since the page loaded
+    expect(view.cid).toBe('demo-click-1');
+    await expect(banner(page)).toHaveCount(0);
+    expect(await page.evaluate(() => localStorage.getItem('podshop_consent'))).toBe('granted');
+
+    await Promise.all([page.waitForURL(/product\.html/), page.locator('a.card-link').first().click()]);
+    const events = await site.waitForEvents(key, 3);
+    expect(events.map((e) => e.action)).toEqual(['view', 'view', 'product']);
+    expect(events[2].body).toMatchObject({ product_id: 'mug-100', currency: 'USD' });
+    expect(new Set(events.map((e) => e.uid)).size).toBe(1);
+    await expect(banner(page)).toHaveCount(0);
+    expectClean(seen);
+  });
+
+  test('Decline sends nothing on this page or the next; Privacy choices lets the visitor accept later, or decline again', async ({ page, context, site }) => {
+    const key = newKey();
+    const markerKey = newKey();
+    const seen = watchPage(page);
+    const requests = recordRequests(page);
+    await serveShop(page, key);
+    await page.goto(site.origin + '/examples/shop/index.html');
+    await tagLoaded(page);
+    await banner(page).getByRole('button', { name: 'Decline' }).click();
+    await expect(banner(page)).toHaveCount(0);
+    await addMarker(page, markerKey);
+    await markerRoundTrip(page, site, requests, markerKey, 1);
+
+    // The next page applies the remembered "declined" at once: no banner, nothing sent.
+    await Promise.all([page.waitForURL(/product\.html/), page.locator('a.card-link').first().click()]);
+    await tagLoaded(page);
+    await page.waitForFunction(() => document.readyState != 'loading');
+    await expect(banner(page)).toHaveCount(0);
+    await addMarker(page, markerKey);
+    await markerRoundTrip(page, site, requests, markerKey, 2);
+    expect(shopRequests(requests, markerKey)).toEqual([]);
+    expect(await site.events(key)).toEqual([]);
+    expect(await pixelCookies(context)).toEqual([]);
+    expect(await pixelStorage(page)).toEqual([]);
+
+    // A change of mind: what is called after Accept goes out, and the page after it sends too.
+    await page.getByRole('button', { name: 'Privacy choices' }).click();
+    await expect(banner(page)).toContainText('Your current choice: declined');
+    await banner(page).getByRole('button', { name: 'Accept' }).click();
+    await page.getByRole('button', { name: 'Add to cart' }).click();
+    const [added] = await site.waitForEvents(key, 1);
+    expect(added.action).toBe('addtocart');
+    await page.goto(site.origin + '/examples/shop/cart.html');
+    const events = await site.waitForEvents(key, 2);
+    expect(events.map((e) => e.action)).toEqual(['addtocart', 'view']);
+    expect((await pixelCookies(context)).map((c) => c.name)).toContain('__spdt');
+
+    // And back: Decline deletes the pixel's cookies and storage.
+    await page.getByRole('button', { name: 'Privacy choices' }).click();
+    await banner(page).getByRole('button', { name: 'Decline' }).click();
+    expect(await pixelCookies(context)).toEqual([]);
+    expect(await pixelStorage(page)).toEqual([]);
+    expect(await page.evaluate(() => localStorage.getItem('podshop_consent'))).toBe('denied');
     expectClean(seen);
   });
 });

@@ -240,6 +240,44 @@ test.describe('SPEC §2: validation and normalisation', () => {
   });
 });
 
+test.describe('SPEC §2: truncation at 256 never splits a surrogate pair', () => {
+  // An emoji is two UTF-16 units: a cut between them sends a lone half, which arrives as U+FFFD.
+  const EMOJI = '\u{1F600}';
+  const AT_BOUNDARY = 'a'.repeat(255) + EMOJI + 'tail';
+  /** JSON.stringify writes a lone surrogate as an escape, and a pair as itself. */
+  const LONE_HALF_ESCAPED = /\\ud[89a-f]/i;
+
+  for (const transport of ['beacon', 'image'] as const)
+    test(`by ${transport}: an emoji across character 256 is dropped whole; the collector stores no U+FFFD`, async ({ page, site }) => {
+      if (transport == 'image') await page.addInitScript(() => delete (Navigator.prototype as any).sendBeacon);
+      const key = newKey();
+      const seen = await openPixel(page, site, key);
+      const props = {
+        order_id: AT_BOUNDARY,
+        product_name: 'b'.repeat(254) + EMOJI + EMOJI,
+        note: AT_BOUNDARY,
+        line_items: [{ product_id: 'p', variant_name: 'c' + EMOJI.repeat(200) }],
+      };
+      await call(page, 'purchase', JSON.stringify(props));
+      const [purchase] = await site.waitForEvents(key, 1);
+      expect(purchase.transport).toBe(transport);
+      expect(purchase.body.order_id).toBe('a'.repeat(255));
+      expect(purchase.body.product_name).toBe('b'.repeat(254) + EMOJI);
+      expect(purchase.body.note).toBe('a'.repeat(255));
+      expect(purchase.body.line_items).toEqual([{ product_id: 'p', variant_name: 'c' + EMOJI.repeat(127) }]);
+      const stored = JSON.stringify(await site.events(key));
+      expect(stored).not.toContain('\uFFFD');
+      expect(stored).not.toMatch(LONE_HALF_ESCAPED);
+      expect((await warningsSoFar(page, seen)).filter((w) => w.includes('truncated to 256')).sort()).toEqual([
+        '[spdt] purchase line_items[0].variant_name: truncated to 256',
+        '[spdt] purchase note: truncated to 256',
+        '[spdt] purchase order_id: truncated to 256',
+        '[spdt] purchase product_name: truncated to 256',
+      ]);
+      expectClean(seen);
+    });
+});
+
 test.describe('SPEC §2: no call throws into the page', () => {
   test('hostile input: no page error, no console error, no unhandled rejection, no pollution', async ({ page, site }) => {
     const key = newKey();

@@ -8,6 +8,7 @@ import { captureClick, forgetIds, mergeAlias, resolveIds, type IdentityConfig } 
 import { watchRoutes } from './spa';
 import { createTransport, type OutEvent, type Sent } from './transport';
 import { isEventCommand, validate, type Warn } from './validate';
+import { redactUrl } from './redact';
 import { has, read, safely, uuid, type Props } from './util';
 
 export type EventType = 'send' | 'warn';
@@ -117,7 +118,8 @@ export function createCore(defaultEndpoint: string): Core {
     const eventKey = typeof optionKey == 'string' && optionKey ? optionKey : config.key;
     // The key rides in every batch item: an oversized one could never fit a request.
     if (eventKey.length > 256) return warn('key', 'over 256, not sent');
-    const body: Props = { url, referrer: document.referrer || undefined }; // undefined: left out of the JSON
+    // Email addresses in the URLs become [email] here, so beacon and image carry the same (SPEC §5).
+    const body: Props = { url: redactUrl(url), referrer: redactUrl(document.referrer) || undefined }; // undefined: left out of the JSON
     const { free } = validate(command, props, body, warn);
     if (command == 'custom' && !body.event_name) return warn('event_name', 'required');
     if (command == 'view') {

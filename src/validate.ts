@@ -4,6 +4,7 @@
  * hostile input (throwing getters, proxies, cycles, symbols, huge strings).
  */
 import { hashIdentifier } from './hashing';
+import { hasEmail } from './redact';
 import { has, read, type Props } from './util';
 
 export type Warn = (field: string, reason: string) => undefined;
@@ -37,14 +38,19 @@ export const isEventCommand = (command: string): boolean => has(COMMANDS, comman
 /** `'79.99'` → 79.99; anything else is returned as it is, for the caller to judge. */
 const numeric = (v: unknown) => (typeof v == 'string' && /^\s*(\d+(\.\d*)?|\.\d+)\s*$/.test(v) ? +v : v);
 
-/** A trimmed string of at most 256 characters, or undefined (dropped). */
+/**
+ * A trimmed string of at most 256 UTF-16 units, or undefined (dropped). The cut never splits a
+ * surrogate pair: a lone half would arrive as U+FFFD.
+ */
 export function text(field: string, v: unknown, warn: Warn): string | undefined {
   if (typeof v == 'number' && isFinite(v)) v = '' + v;
   if (typeof v != 'string') return warn(field, 'not a string');
+  // Only `email`, which is hashed, may hold an address (SPEC §5); anything else holding one is dropped.
+  if (field != 'email' && hasEmail(v)) return warn(field, 'looks like an email');
   v = v.trim();
   if ((v as string).length > MAX_STRING) {
     warn(field, 'truncated to 256');
-    v = (v as string).slice(0, MAX_STRING);
+    v = (v as string).slice(0, MAX_STRING).replace(/[\uD800-\uDBFF]$/, '');
   }
   return (v as string) || undefined;
 }

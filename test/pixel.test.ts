@@ -586,6 +586,74 @@ describe('§5 Privacy', () => {
     });
   });
 
+  describe('email addresses outside email and phone_number', () => {
+    const PAGE_PATH = '/welcome?email=ann%40example.com&step=2#/done?to=bob@example.org';
+    const REDACTED_URL = ORIGIN + '/welcome?email=[email]&step=2#/done?to=[email]';
+    const REFERRER = 'https://shop.example.co.uk/signup?e=ann%2540example.com';
+
+    /** Loads a page whose URL and referrer hold addresses, then calls `run` on a fresh pixel. */
+    async function leakyPage(run: (pixel: Pixel) => void) {
+      history.replaceState(null, '', PAGE_PATH);
+      setReferrer(REFERRER);
+      const pixel = await newPixel();
+      run(pixel);
+      await flush();
+    }
+
+    it('url and referrer go out with each address as [email], by beacon', async () => {
+      await leakyPage((pixel) => pixel.view());
+      const [view] = delivered(beacon);
+      expect(view.body.url).toBe(REDACTED_URL);
+      expect(view.body.referrer).toBe('https://shop.example.co.uk/signup?e=[email]');
+      expect(everythingSent(beacon)).not.toMatch(/ann|bob/);
+    });
+
+    it('url and referrer go out with each address as [email], by the image fallback', async () => {
+      delete (navigator as any).sendBeacon;
+      const images = captureImages();
+      await leakyPage((pixel) => pixel.lead({ type: 'demo' }));
+      expect(images).toHaveLength(1);
+      const params = new URL(images[0]).searchParams;
+      expect(params.get('url')).toBe(REDACTED_URL);
+      expect(params.get('ref')).toBe('https://shop.example.co.uk/signup?e=[email]');
+      expect(params.get('type')).toBe('demo');
+      expect(images[0]).not.toMatch(/ann|bob/);
+    });
+
+    it('the send listener sees the redacted body too', async () => {
+      const seen: any[] = [];
+      await leakyPage((pixel) => {
+        pixel.on('send', (info) => seen.push(info));
+        pixel.view();
+      });
+      expect(seen).toHaveLength(1);
+      expect(JSON.stringify(seen)).not.toMatch(/ann|bob/);
+    });
+
+    it('a free prop or a named string holding one is dropped with a warning; the event still goes', async () => {
+      await leakyPage((pixel) => {
+        pixel.lead({ note: 'ann@example.com', type: 'demo' } as any);
+        pixel.alias({ id: 'Ann@Example.com', partner_user_id: 'p-1' });
+      });
+      const [lead, alias] = delivered(beacon);
+      expect(lead.body).toEqual({ url: REDACTED_URL, referrer: 'https://shop.example.co.uk/signup?e=[email]', type: 'demo' });
+      expect(alias.body).toMatchObject({ partner_user_id: 'p-1' });
+      expect(alias.body).not.toHaveProperty('id');
+      expect(warned()).toEqual(['[spdt] lead note: looks like an email', '[spdt] alias id: looks like an email']);
+      expect(everythingSent(beacon).toLowerCase()).not.toContain('ann');
+    });
+
+    it('the view rule still compares the real URLs (two pages differing only in a redacted address are two views)', async () => {
+      const pixel = await newPixel();
+      history.pushState(null, '', '/welcome?email=ann%40example.com');
+      history.pushState(null, '', '/welcome?email=bob%40example.com');
+      await flush();
+      const views = delivered(beacon).filter((e) => e.action == 'view');
+      expect(views.map((e) => e.body.url)).toEqual([ORIGIN + '/welcome?email=[email]', ORIGIN + '/welcome?email=[email]']);
+      pixel.conf({ spa: false });
+    });
+  });
+
   it('cookies: false writes no cookie and no storage, sends no uid, still a sid', async () => {
     const pixel = await newPixel({ key: KEY, cookies: false });
     history.pushState(null, '', '/landing?spclid=c-1');

@@ -210,28 +210,29 @@ describe('§2 is_new_customer', () => {
   });
 });
 
-describe('§2 strings', () => {
-  const STRING_FIELDS: [string, string][] = [
-    ['product', 'product_id'],
-    ['product', 'product_name'],
-    ['product', 'product_type'],
-    ['product', 'product_vendor'],
-    ['product', 'variant_id'],
-    ['product', 'variant_name'],
-    ['addtocart', 'product_id'],
-    ['checkout', 'discount_code'],
-    ['purchase', 'order_id'],
-    ['purchase', 'discount_code'],
-    ['purchase', 'variant_name'],
-    ['lead', 'type'],
-    ['lead', 'category'],
-    ['signup', 'sign_up_method'],
-    ['custom', 'event_name'],
-    ['alias', 'id'],
-    ['alias', 'partner_user_id'],
-    ['alias', 'click_id'],
-  ];
+/** Every named string field, by a command that names it. */
+const STRING_FIELDS: [string, string][] = [
+  ['product', 'product_id'],
+  ['product', 'product_name'],
+  ['product', 'product_type'],
+  ['product', 'product_vendor'],
+  ['product', 'variant_id'],
+  ['product', 'variant_name'],
+  ['addtocart', 'product_id'],
+  ['checkout', 'discount_code'],
+  ['purchase', 'order_id'],
+  ['purchase', 'discount_code'],
+  ['purchase', 'variant_name'],
+  ['lead', 'type'],
+  ['lead', 'category'],
+  ['signup', 'sign_up_method'],
+  ['custom', 'event_name'],
+  ['alias', 'id'],
+  ['alias', 'partner_user_id'],
+  ['alias', 'click_id'],
+];
 
+describe('§2 strings', () => {
   it.each(STRING_FIELDS)('%s.%s: a number becomes a string', (command, field) => {
     const r = run(command, { [field]: 12345 });
     expect(r.body[field]).toBe('12345');
@@ -255,6 +256,38 @@ describe('§2 strings', () => {
     const r = run(command, { [field]: long });
     expect(r.body[field]).toBe(long.slice(0, 256));
     expect(r.fields()).toEqual([field]);
+  });
+
+  // An emoji is a surrogate pair (two UTF-16 units): a cut between them would send a lone half,
+  // which the collector receives as U+FFFD.
+  const EMOJI = '\u{1F600}';
+  const wellFormed = (s: string) => !/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.test(s);
+
+  it.each(STRING_FIELDS)('%s.%s: never cuts an emoji in half at character 256', (command, field) => {
+    const r = run(command, { [field]: 'a'.repeat(255) + EMOJI + 'b' });
+    expect(r.body[field]).toBe('a'.repeat(255));
+    expect(r.fields()).toEqual([field]);
+  });
+
+  it.each([
+    ['an emoji ending exactly at 256', 'a'.repeat(254) + EMOJI + 'tail', 'a'.repeat(254) + EMOJI],
+    ['an emoji starting at 256', 'a'.repeat(256) + EMOJI, 'a'.repeat(256)],
+    ['only emoji, the cut between two of them', EMOJI.repeat(200), EMOJI.repeat(128)],
+    ['only emoji after one letter, the cut inside one', 'a' + EMOJI.repeat(200), 'a' + EMOJI.repeat(127)],
+    ['a flag (two pairs) across the cut', 'a'.repeat(253) + '\u{1F1EC}\u{1F1E7}', 'a'.repeat(253) + '\u{1F1EC}'],
+  ])('truncates %s to well-formed text', (_name, value, kept) => {
+    for (const r of [run('purchase', { order_id: value }), run('view', { note: value })]) {
+      const out = (r.body.order_id ?? r.body.note) as string;
+      expect(out).toBe(kept);
+      expect(out.length).toBeLessThanOrEqual(256);
+      expect(wellFormed(out)).toBe(true);
+      expect(r.warn).toHaveBeenCalledTimes(1);
+    }
+  });
+
+  it('never cuts an emoji in half inside a line item either', () => {
+    const r = run('checkout', { line_items: [{ product_name: 'a'.repeat(255) + EMOJI }] });
+    expect(r.body.line_items).toEqual([{ product_name: 'a'.repeat(255) }]);
   });
 
   it('keeps exactly 256 characters without a warning (after trimming)', () => {
@@ -608,6 +641,55 @@ describe('§5 PII guard: email and phone_number are hashed, never sent raw', () 
   it('never keeps raw identifiers inside line_items', () => {
     const r = run('checkout', { line_items: [{ product_id: 'p', email: 'jane@example.com' }] });
     expect(JSON.stringify(r.body)).not.toContain('jane');
+  });
+});
+
+describe('§5 PII guard: any other string holding an email address never leaves', () => {
+  const ADDRESSES = ['ann@example.com', 'Ann.Doe@Example.COM', 'ann%40example.com', 'write to ann@example.com', 'ann%2540example.com'];
+
+  it('drops a free prop whose value is one, with one warning naming it, and keeps the rest', () => {
+    for (const address of ADDRESSES) {
+      const r = run('lead', { note: address, type: 'demo', plan: 'pro' });
+      expect(props(r.body)).toEqual({ type: 'demo', plan: 'pro' });
+      expect(r.free).toEqual(['plan']);
+      expect(r.warn.mock.calls).toEqual([['note', 'looks like an email']]);
+    }
+  });
+
+  it('drops such a value before truncating, so no part of an address straddling character 256 goes out', () => {
+    const r = run('view', { note: 'x'.repeat(250) + ' ann@example.com' });
+    expect(props(r.body)).toEqual({});
+    expect(r.fields()).toEqual(['note']);
+  });
+
+  // The named string fields too, alias ids included: only email and phone_number, which are hashed,
+  // may hold an address.
+  it.each(STRING_FIELDS)('drops it from the named string field %s.%s', (command, field) => {
+    const r = run(command, { [field]: ' ann@example.com ', value: 1, currency: 'USD' });
+    expect(r.body).not.toHaveProperty(field);
+    expect(r.warn.mock.calls).toContainEqual([field, 'looks like an email']);
+    expect(JSON.stringify(r.body)).not.toContain('ann');
+  });
+
+  it('drops it from a line item string, warning with line_items[i].field', () => {
+    const r = run('purchase', {
+      line_items: [{ product_id: 'p1', product_name: 'gift for ann@example.com', quantity: 1 }, { variant_name: 'ann%40example.com' }],
+    });
+    expect(r.body.line_items).toEqual([{ product_id: 'p1', quantity: 1 }, {}]);
+    expect(r.fields()).toEqual(['line_items[0].product_name', 'line_items[1].variant_name']);
+  });
+
+  it('still hashes the email and phone_number props, which are meant to hold one', () => {
+    const r = run('lead', { email: 'ann@example.com', phone_number: '+44 7700 900123', note: 'ann@example.com' });
+    expect(r.body.hashed_email).toBe(sha('ann@example.com'));
+    expect(r.body.hashed_phone_number).toBe(sha('447700900123'));
+    expect(r.fields()).toEqual(['note']);
+  });
+
+  it('keeps strings with an @ that are no address', () => {
+    const r = run('view', { handle: '@ann', pkg: 'lodash@4.17.21', deal: '2 @ $5.00' });
+    expect(props(r.body)).toEqual({ handle: '@ann', pkg: 'lodash@4.17.21', deal: '2 @ $5.00' });
+    expect(r.warn).not.toHaveBeenCalled();
   });
 });
 

@@ -1,9 +1,15 @@
-// Pod Shop's consent banner. The pixel starts with its default (consent granted); the visitor's
-// choice is kept in localStorage under the shop's own key and passed to the pixel on every page:
-//   Accept  -> spdt('consent', 'granted')
-//   Decline -> spdt('consent', 'denied')   (the pixel drops held events and deletes its cookies)
-// This file is loaded right after the snippet, without `defer`, so a remembered choice reaches
-// the pixel as early as possible. For strict opt-in, put consent: 'pending' in the snippet's conf.
+// Pod Shop's consent banner: opt-in, as EU sites need it. The snippet starts the pixel with
+// consent: 'pending', so it holds the page's events in memory and sends nothing, writes no cookie.
+// The visitor's choice is the shop's own first-party flag, localStorage['podshop_consent']:
+//   no choice yet -> the banner asks; nothing is sent until then
+//   Accept        -> spdt('consent', 'granted'): the held events go out, and so does what follows
+//   Decline       -> spdt('consent', 'denied'): the held events are dropped, nothing is sent, and
+//                    the pixel deletes its cookies and storage
+// On later pages the remembered choice is passed to the pixel at once, without asking again
+// (the pixel itself keeps no consent state across pages). "Privacy choices" in the footer reopens
+// the banner, so the visitor can change their mind at any time.
+// This file is loaded right after the snippet, without `defer`, so the choice reaches the pixel
+// before anything could be sent.
 (function () {
   'use strict';
 
@@ -14,7 +20,7 @@
       var value = localStorage.getItem(KEY);
       return value === 'granted' || value === 'denied' ? value : null;
     } catch (e) {
-      return null;
+      return null; // storage blocked: the banner asks on every page, and nothing goes out unasked
     }
   }
 
@@ -26,37 +32,38 @@
   var choice = remembered();
   if (choice) window.spdt('consent', choice);
 
+  function button(label, value, box) {
+    var b = document.createElement('button');
+    b.type = 'button';
+    b.className = 'button';
+    b.textContent = label;
+    b.setAttribute('data-consent', value);
+    b.addEventListener('click', function () { choose(value); box.remove(); });
+    return b;
+  }
+
   function banner() {
     var box = document.createElement('aside');
     box.className = 'consent';
-    box.setAttribute('aria-label', 'Cookie consent');
+    box.setAttribute('aria-label', 'Ad measurement consent');
 
     var text = document.createElement('p');
-    text.textContent = 'Pod Shop measures which podcast ads bring listeners here, with a first-party ' +
-      'pixel (a cookie with a random id, no raw email). OK with that?';
-
-    var decline = document.createElement('button');
-    decline.type = 'button';
-    decline.className = 'button secondary';
-    decline.textContent = 'Decline';
-
-    var accept = document.createElement('button');
-    accept.type = 'button';
-    accept.className = 'button';
-    accept.textContent = 'Accept';
-
-    decline.addEventListener('click', function () { choose('denied'); box.remove(); });
-    accept.addEventListener('click', function () { choose('granted'); box.remove(); });
+    text.textContent = 'May Pod Shop measure which podcast ads bring visitors here? If you accept, a ' +
+      'pixel sets a cookie with a random id and reports the pages you view, your sign-ups and orders ' +
+      'to Pod Shop\'s collector, which may pass them to Spotify to measure its ads. An email or phone ' +
+      'number you enter goes only as a one-way hash. Nothing is sent unless you accept.';
 
     var actions = document.createElement('div');
     actions.className = 'consent-actions';
-    actions.append(decline, accept);
+    // Declining is as easy as accepting: same size, same place.
+    actions.append(button('Decline', 'denied', box), button('Accept', 'granted', box));
     box.append(text);
     var current = remembered();
     if (current) {
       var status = document.createElement('p');
       status.className = 'muted';
-      status.textContent = 'Your current choice: ' + (current === 'granted' ? 'accepted.' : 'declined.');
+      status.textContent = 'Your current choice: ' + (current === 'granted' ? 'accepted' : 'declined') +
+        '. You can change it here at any time.';
       box.append(status);
     }
     box.append(actions);
@@ -67,10 +74,10 @@
   document.addEventListener('DOMContentLoaded', function () {
     if (!remembered()) banner();
     // Any "Privacy choices" button in the page reopens the banner.
-    document.querySelectorAll('[data-consent-open]').forEach(function (button) {
-      button.addEventListener('click', function () {
-        var open = document.querySelector('.consent');
-        (open || banner()).querySelector('button').focus();
+    document.querySelectorAll('[data-consent-open]').forEach(function (open) {
+      open.addEventListener('click', function () {
+        var box = document.querySelector('.consent') || banner();
+        box.querySelector('button').focus();
       });
     });
   });
