@@ -1,8 +1,22 @@
-// Unit tests of the pure parts of src/transport.ts (SPEC §6): packing events into request bodies of
-// at most 64 KiB, shrinking an event that alone is too large, UTF-8 byte lengths, and the image
-// fallback URL.
-import { describe, expect, it, vi } from 'vitest';
-import { byteLength, imageUrl, MAX_BODY, pack, shrink, type OutEvent, type Request } from '../src/transport';
+// Unit tests of src/transport.ts (SPEC §6): packing events into request bodies of at most 64 KiB
+// (incrementally: only the front of the outbox is rendered), shrinking an event that alone is too
+// large, UTF-8 byte lengths, the image fallback URL; and the outbox draining a backlog (the retry
+// schedule) and its memory bound, with navigator.sendBeacon as the only fake.
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import {
+  byteLength,
+  createTransport,
+  FIRST_RETRY,
+  imageUrl,
+  MAX_BODY,
+  MAX_WAITING,
+  MAX_WAITING_BYTES,
+  nextRequest,
+  shrink,
+  sizeOf,
+  type OutEvent,
+  type Request,
+} from '../src/transport';
 
 type Props = Record<string, unknown>;
 
@@ -35,6 +49,13 @@ const lineItems = (n: number, name: string) =>
   Array.from({ length: n }, (_, i) => ({ product_id: 'p' + i, product_name: name, value: i, quantity: 1 }));
 
 const header = (key: string): Props => ({ pid: key, uid: UID, sid: SID });
+
+/** Every request an outbox of `events` goes out in: nextRequest() until none are left. */
+function pack(events: OutEvent[], headerFn: (key: string) => Props, sentAt: number): Request[] {
+  const requests: Request[] = [];
+  for (let rest = events, r; (r = nextRequest(rest, headerFn, sentAt)); rest = rest.slice(r.events.length)) requests.push(r);
+  return requests;
+}
 const size = (r: Request) => Buffer.byteLength(r.body, 'utf8');
 
 interface Parsed {
