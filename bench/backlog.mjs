@@ -3,8 +3,9 @@
 // own floor in the same run: a bare loop handing the same events, packed into bodies of at most
 // 64 KiB, to `sendBeacon`, retrying every few milliseconds while it refuses. What it measures:
 //   - ms from the calls until the collector stored the last event (the floor: from its first beacon);
-//   - the longest task of the page after the calling task, while the backlog drains (a
-//     PerformanceObserver for 'longtask', which reports tasks over 50 ms);
+//   - the longest task of the page's main thread after the calling task, while the backlog drains,
+//     from a Chrome trace: its wall time, and its main-thread CPU time (the trace's thread clock),
+//     which a busy machine does not stretch the way it stretches wall time;
 //   - main-thread time (CDP TaskDuration, as in measure.mjs) from the calls until the last arrived.
 import { TRACKERS } from './pages.mjs';
 import { inlineScript, open } from './measure.mjs';
@@ -17,13 +18,22 @@ const PROPS = (I) =>
   [1, 2, 3, 4, 5].map((k) => `note_${k}: ${I} + ' ${'lorem ipsum '.repeat(19)}'.slice(0, 200)`).join(', ') +
   ' }';
 
-/** Runs in the page: observes long tasks from now on; `window.bench.longTasks` holds them. */
-const observeLongTasks = () => {
-  window.bench.longTasks = [];
-  new PerformanceObserver((list) => {
-    for (const t of list.getEntries()) window.bench.longTasks.push({ start: t.startTime, ms: t.duration });
-  }).observe({ type: 'longtask' });
-};
+const TRACE = { categories: ['devtools.timeline', 'disabled-by-default-devtools.timeline', 'blink.user_timing'] };
+
+/**
+ * The main thread's tasks that began after the page's `performance.mark(name)`, from a trace:
+ * the longest by wall time and by CPU time, in ms.
+ */
+function longestAfter(trace, name) {
+  const events = JSON.parse(trace).traceEvents;
+  const mark = events.find((e) => e.name == name);
+  if (!mark) throw new Error(`backlog: no mark ${name} in the trace`);
+  const tasks = events.filter((e) => e.name == 'RunTask' && e.ph == 'X' && e.pid == mark.pid && e.tid == mark.tid && e.ts >= mark.ts);
+  return {
+    longestTask: Math.max(0, ...tasks.map((e) => e.dur / 1e3)),
+    longestTaskCpu: Math.max(0, ...tasks.map((e) => (e.tdur ?? e.dur) / 1e3)),
+  };
+}
 
 async function metrics(cdp) {
   const { metrics } = await cdp.send('Performance.getMetrics');
@@ -52,7 +62,7 @@ export async function backlogTag(browser, receiver, leaks) {
     await page.goto(`${run.url}/page.html`);
     await inlineScript(page, TRACKERS.spdt.load(run));
     if (!(await run.until(() => run.count('view') > 0, 10000))) throw new Error('backlog: no page view arrived within 10 s');
-    await page.evaluate(observeLongTasks);
+    await browser.startTracing(page, TRACE);
     const before = await metrics(cdp);
     const calls = await page.evaluate(
       ({ code, n }) =>
@@ -62,14 +72,15 @@ export async function backlogTag(browser, receiver, leaks) {
             const t0 = Date.now();
             const p0 = performance.now();
             for (let i = 0; i < n; i++) purchase(i);
-            resolve({ t0, start: p0, end: performance.now() });
+            performance.mark('backlog-called');
+            resolve({ t0, ms: performance.now() - p0 });
           });
         }),
       { code: `spdt('purchase', ${PROPS("'B-' + i")})`, n: BACKLOG },
     );
     const result = await arrival(run, BACKLOG, calls.t0);
     const mainMs = (await metrics(cdp)) - before;
-    const longTasks = await page.evaluate(() => window.bench.longTasks);
+    const tasks = longestAfter((await browser.stopTracing()).toString(), 'backlog-called');
     const orders = new Set((await receiver.stored(run.key)).filter((e) => e.action == 'purchase').map((e) => e.body.order_id));
     const requests = run.requests.filter((r) => r.events > 0 && r.at >= calls.t0);
     return {
@@ -79,12 +90,10 @@ export async function backlogTag(browser, receiver, leaks) {
       stored: orders.size,
       bytes: requests.reduce((n, r) => n + r.bytes, 0),
       requests: requests.length,
-      callMs: calls.end - calls.start,
+      callMs: calls.ms,
       mainMs,
-      // Tasks that began after the calling task ended: the tag's own work while it drains.
-      longestTask: Math.max(0, ...longTasks.filter((t) => t.start >= calls.end - 1).map((t) => t.ms)),
-      // The calling task, as the observer saw it (a check that it reports at all).
-      callTask: Math.max(0, ...longTasks.filter((t) => t.start < calls.end - 1).map((t) => t.ms)),
+      // Tasks that began after the calling task: the tag's own work while it drains.
+      ...tasks,
     };
   } finally {
     await context.close();
@@ -121,9 +130,10 @@ export async function backlogFloor(browser, receiver, leaks) {
       },
       { props: PROPS("'B-' + i"), n: BACKLOG, key: run.key },
     );
-    await page.evaluate(observeLongTasks);
+    await browser.startTracing(page, TRACE);
     const before = await metrics(cdp);
     const t0 = await page.evaluate((url) => {
+      performance.mark('backlog-started');
       const bodies = window.bench.bodies;
       let next = 0;
       (function send() {
@@ -134,7 +144,7 @@ export async function backlogFloor(browser, receiver, leaks) {
     }, `${run.url}/v1/ingest`);
     const result = await arrival(run, BACKLOG, t0);
     const mainMs = (await metrics(cdp)) - before;
-    const longTasks = await page.evaluate(() => window.bench.longTasks);
+    const tasks = longestAfter((await browser.stopTracing()).toString(), 'backlog-started');
     const requests = run.requests.filter((r) => r.events > 0);
     return {
       run,
@@ -143,7 +153,7 @@ export async function backlogFloor(browser, receiver, leaks) {
       bytes: requests.reduce((n, r) => n + r.bytes, 0),
       requests: requests.length,
       mainMs,
-      longestTask: Math.max(0, ...longTasks.map((t) => t.ms)),
+      ...tasks,
     };
   } finally {
     await context.close();
