@@ -103,7 +103,7 @@ test.describe('SPEC §6: page memory while the browser refuses', () => {
       for (let i = 6000; i < 6100; i++) window.spdt('purchase', { value: 1, currency: 'EUR', order_id: 'M-' + i });
     });
     warned.push(...(await page.evaluate(() => (window as any).__warnings)));
-    expect(warned).toEqual(['[spdt] outbox events: dropped the oldest, over 5000 or 4 MB']);
+    expect(warned).toEqual(['[spdt] outbox events: over 5000 or 4 MB, oldest dropped']);
     expect(seen.warnings.filter((w) => w.includes('[spdt]'))).toEqual(warned);
 
     // What stayed in memory is what goes once the browser takes requests again: the newest 5,000.

@@ -67,10 +67,10 @@ export const sizeOf = (e: OutEvent): number => byteLength(JSON.stringify(wire(e)
 /**
  * The next request of the outbox: the events at its front that fit one body of at most 64 KiB,
  * one batch item per key with its events in call order. Only those are rendered, however long the
- * outbox is: the count comes from the events' own sizes, and what the envelope and the headers add
- * on top is dropped from the end. An event too large alone goes alone, shrunk.
+ * outbox is: they are counted by their own sizes within `room`. An event too large alone goes
+ * alone, shrunk.
  */
-export function nextRequest(outbox: OutEvent[], header: (key: string) => Props, sentAt: number): Request | undefined {
+export function nextRequest(outbox: OutEvent[], header: (key: string) => Props, sentAt: number, room = MAX_BODY): Request | undefined {
   const render = (list: OutEvent[]) =>
     JSON.stringify({
       v: 1,
@@ -80,16 +80,15 @@ export function nextRequest(outbox: OutEvent[], header: (key: string) => Props, 
         events: list.filter((e) => e.key == key).map(wire),
       })),
     });
-  let n = 0;
-  for (let room = MAX_BODY; n < outbox.length && (room -= sizeOf(outbox[n]) + 1) >= 0; ) n++;
-  let body = render(outbox.slice(0, (n ||= 1)));
-  // The envelope and the headers come on top: each event dropped from the end takes at least its
-  // size and a comma out of the body.
-  for (let over = byteLength(body) - MAX_BODY; over > 0 && n > 1; body = render(outbox.slice(0, n)))
-    while (over > 0 && n > 1) over -= sizeOf(outbox[--n]) + 1;
-  const events = outbox.slice(0, n);
   const fits = (rendered: string) => byteLength(rendered) <= MAX_BODY;
-  if (events[0]) return { body: fits(body) ? body : shrink(events[0], (b) => render([{ ...events[0], body: b }]), fits), events };
+  let n = 0;
+  for (let left = room; n < outbox.length && (left -= sizeOf(outbox[n]) + 1) >= 0; ) n++;
+  const events = outbox.slice(0, n || 1);
+  const body = render(events);
+  const over = byteLength(body) - MAX_BODY;
+  // The envelope and the headers come on top: count again with that much less room.
+  if (over > 0 && n > 1) return nextRequest(events, header, sentAt, room - over);
+  if (events[0]) return { body: over > 0 ? shrink(events[0], (b) => render([{ ...events[0], body: b }]), fits) : body, events };
 }
 
 /** The image-request form of one event (for browsers without sendBeacon), under 8,000 characters. */
@@ -161,7 +160,7 @@ export function createTransport(config: { endpoint: string; cookies: boolean }, 
     else outbox.push(...events);
     for (; outbox.length > MAX_WAITING || bytes > MAX_WAITING_BYTES; warned = true) {
       take(1);
-      if (!warned) deps.warn('events', 'dropped the oldest, over 5000 or 4 MB');
+      if (!warned) deps.warn('events', 'over 5000 or 4 MB, oldest dropped');
     }
   }
 
