@@ -39,7 +39,7 @@ const PHASES = [
   ['track', 'the queued conf and view: validation, event id (track)'],
   ['flush', 'sending, in a timer task (flush), of which:'],
   ['claim', '– reading the persisted outbox from localStorage (claim)'],
-  ['pack', '– building the request body (pack), of which:'],
+  ['nextRequest', '– building the request body (nextRequest), of which:'],
   ['resolveIds', '– – device and session ids: cookies, sessionStorage, localStorage (resolveIds)'],
   ['beacon', '– navigator.sendBeacon (beacon)'],
   ['get', 'all localStorage / sessionStorage reads (get)'],

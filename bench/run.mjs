@@ -3,6 +3,7 @@
 //
 //   node bench/run.mjs [--quick] [--no-write] [--no-profile]
 //   BENCH_ROUNDS (15) load rounds; the first BENCH_BURST_ROUNDS (3) also run the 1,000-event burst;
+//   BENCH_BACKLOG_ROUNDS (3) rounds of the 3,000-event backlog, ours and the sendBeacon floor;
 //   BENCH_NAV_TRIALS (20) navigation trials per tracker; BENCH_SEED the shuffle's seed.
 //
 // Each round measures every tracker once, in a shuffled order, each in a fresh browser context.
@@ -15,6 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { BURST, MEASURED, TRACKERS, staticFiles } from './pages.mjs';
 import { startReceiver } from './receiver.mjs';
 import { launch, loadAndBurst, navTrial } from './measure.mjs';
+import { BACKLOG, backlogFloor, backlogTag } from './backlog.mjs';
 import { mdTable, ratioRows, shortfalls, summarise, tableRows, targets, textTable } from './report.mjs';
 import { profileOurLoad } from './profile.mjs';
 import { moduleSizes } from './sizes.mjs';
@@ -25,6 +27,7 @@ const quick = args.has('--quick');
 const ROUNDS = Number(process.env.BENCH_ROUNDS || (quick ? 1 : 15));
 const BURST_ROUNDS = Math.min(ROUNDS, Number(process.env.BENCH_BURST_ROUNDS || (quick ? 1 : 3)));
 const NAV_TRIALS = Number(process.env.BENCH_NAV_TRIALS || (quick ? 3 : 20));
+const BACKLOG_ROUNDS = Number(process.env.BENCH_BACKLOG_ROUNDS || (quick ? 1 : 3));
 const SEED = Number(process.env.BENCH_SEED || Date.now() % 100000);
 
 const log = (...a) => console.error('[bench]', ...a);
@@ -66,6 +69,7 @@ async function main() {
     loads: Object.fromEntries(names.map((n) => [n, []])),
     bursts: Object.fromEntries(MEASURED.map((n) => [n, []])),
     navs: Object.fromEntries(MEASURED.map((n) => [n, []])),
+    backlog: { spdt: [], floor: [] },
   };
   const problems = [];
   const check = (name, result) => {
@@ -102,6 +106,19 @@ async function main() {
           // Sanity: ours is counted where it is stored, and what arrived must be what was stored.
           if (name == 'spdt' && b.stored != b.delivered) problems.push(`spdt: ${b.delivered} purchases arrived but ${b.stored} distinct orders stored`);
         } else log(`  ${name}: load ${r.load.task.toFixed(1)} ms`);
+      }
+    }
+    // The backlog: ours and the browser's floor side by side, in a shuffled order each round.
+    const backlogs = { spdt: backlogTag, floor: backlogFloor };
+    for (let round = 0; round < BACKLOG_ROUNDS; round++) {
+      for (const name of shuffle(Object.keys(backlogs))) {
+        const b = await backlogs[name](browser, receiver, leaks);
+        check(`backlog ${name}`, b);
+        raw.backlog[name].push(b);
+        const calls = name == 'spdt' ? ` (the calls: ${b.callMs.toFixed(0)} ms)` : '';
+        const tasks = `; longest task ${b.longestTaskCpu.toFixed(1)} ms CPU, ${b.longestTask.toFixed(0)} ms wall${calls}`;
+        log(`backlog ${round + 1}/${BACKLOG_ROUNDS} ${name}: ${b.delivered} of ${BACKLOG} in ${b.requests} requests (${(b.bytes / 1e6).toFixed(2)} MB), the last after ${b.lastMs} ms${tasks}`);
+        if (name == 'spdt' && b.stored != b.delivered) problems.push(`backlog: ${b.delivered} purchases arrived but ${b.stored} distinct orders stored`);
       }
     }
     for (let trial = 0; trial < NAV_TRIALS; trial++) {
@@ -173,7 +190,8 @@ run and are rewritten by the next one.
 - Trackers: spdt-pixel ${JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')).version} (this checkout),
   plausible-tracker ${version('plausible-tracker')}, @snowplow/browser-tracker ${version('@snowplow/browser-tracker')},
   @segment/analytics-next ${version('@segment/analytics-next')}
-- Rounds: ${ROUNDS} of load, the first ${BURST_ROUNDS} of them with the ${BURST.toLocaleString('en-US')}-event burst; ${NAV_TRIALS} navigation
+- Rounds: ${ROUNDS} of load, the first ${BURST_ROUNDS} of them with the ${BURST.toLocaleString('en-US')}-event burst; ${BACKLOG_ROUNDS} of the
+  ${BACKLOG.toLocaleString('en-US')}-event backlog (ours only, beside the sendBeacon floor); ${NAV_TRIALS} navigation
   trials per tracker; each round in a shuffled order (seed ${SEED}), every measurement in a fresh browser context.
 
 Cells are the median, with min–max across rounds in parentheses.

@@ -62,6 +62,7 @@ export function createCore(defaultEndpoint: string): Core {
       opt_out_targeting: (navigator as { globalPrivacyControl?: boolean }).globalPrivacyControl || undefined,
     }),
     canSend: granted,
+    warn: warner('outbox'),
     sent(info: Sent) {
       log('send', info);
       emit('send', info);

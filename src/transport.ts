@@ -1,6 +1,7 @@
 /**
  * Getting events to the collector (SPEC §6): batching into requests of at most 64 KiB, sendBeacon
- * with the image fallback, and the outbox that keeps what the browser did not take.
+ * with the image fallback, and the outbox that keeps what the browser did not take, draining it as
+ * fast as the browser admits requests.
  */
 import { local } from './storage';
 import { parseJson, safely, type Props } from './util';
@@ -29,6 +30,12 @@ export interface Request {
 export const MAX_BODY = 65536;
 const MAX_URL = 8000;
 const MAX_OUTBOX = 500;
+/** What may wait in page memory while the browser refuses (a collector blocked by CSP, say). */
+export const MAX_WAITING = 5000;
+export const MAX_WAITING_BYTES = 4 << 20;
+/** The retry after an accepted request; it doubles while refusals continue, up to 5 s. */
+export const FIRST_RETRY = 10;
+const LAST_RETRY = 5000;
 const OUTBOX = '__spdt_outbox';
 
 /** UTF-8 bytes, as the browser sends the string (a lone surrogate becomes U+FFFD, 3 bytes, in both). */
@@ -51,29 +58,37 @@ export function shrink(e: OutEvent, render: (body: Props) => string, fits: (rend
   return rendered;
 }
 
+/** On the wire an event is its action, event_id, time and body (undefined drops out of JSON). */
+const wire = (e: OutEvent) => ({ ...e, key: undefined, free: undefined });
+
+/** An event's UTF-8 bytes on the wire, as a request body will carry it. */
+export const sizeOf = (e: OutEvent): number => byteLength(JSON.stringify(wire(e)));
+
 /**
- * Packs events into request bodies of at most 64 KiB, one batch item per key with its events in
- * call order: all in one request when they fit, otherwise halves, packed the same way.
+ * The next request of the outbox: the events at its front that fit one body of at most 64 KiB,
+ * one batch item per key with its events in call order. Only those are rendered, however long the
+ * outbox is: they are counted by their own sizes within `room`. An event too large alone goes
+ * alone, shrunk.
  */
-export function pack(events: OutEvent[], header: (key: string) => Props, sentAt: number): Request[] {
-  const keysOf = (list: OutEvent[]) => Array.from(new Set(list.map((e) => e.key)));
+export function nextRequest(outbox: OutEvent[], header: (key: string) => Props, sentAt: number, room = MAX_BODY): Request | undefined {
   const render = (list: OutEvent[]) =>
     JSON.stringify({
       v: 1,
       sent_at: sentAt,
-      batch: keysOf(list).map((key) => ({
+      batch: Array.from(new Set(list.map((e) => e.key)), (key) => ({
         ...header(key),
-        // On the wire an event is its action, event_id, time and body (undefined drops out of JSON).
-        events: list.filter((e) => e.key == key).map((e) => ({ ...e, key: undefined, free: undefined })),
+        events: list.filter((e) => e.key == key).map(wire),
       })),
     });
-  const fits = (body: string) => byteLength(body) <= MAX_BODY;
-  if (!events.length) return [];
+  const fits = (rendered: string) => byteLength(rendered) <= MAX_BODY;
+  let n = 0;
+  for (let left = room; n < outbox.length && (left -= sizeOf(outbox[n]) + 1) >= 0; ) n++;
+  const events = outbox.slice(0, n || 1);
   const body = render(events);
-  if (fits(body)) return [{ body, events }];
-  if (events.length == 1) return [{ body: shrink(events[0], (b) => render([{ ...events[0], body: b }]), fits), events }];
-  const half = events.length >> 1;
-  return pack(events.slice(0, half), header, sentAt).concat(pack(events.slice(half), header, sentAt));
+  const over = byteLength(body) - MAX_BODY;
+  // The envelope and the headers come on top: count again with that much less room.
+  if (over > 0 && n > 1) return nextRequest(events, header, sentAt, room - over);
+  if (events[0]) return { body: over > 0 ? shrink(events[0], (b) => render([{ ...events[0], body: b }]), fits) : body, events };
 }
 
 /** The image-request form of one event (for browsers without sendBeacon), under 8,000 characters. */
@@ -108,21 +123,46 @@ export interface TransportDeps {
   /** May anything be sent (consent granted)? */
   canSend(): boolean;
   sent(info: Sent): void;
+  warn(field: string, reason: string): void;
 }
 
 export function createTransport(config: { endpoint: string; cookies: boolean }, deps: TransportDeps) {
   /** May the outbox live in localStorage? Only with consent, and not with `cookies: false`. */
   const canPersist = () => deps.canSend() && config.cookies;
   let outbox: OutEvent[] = [];
+  /** The outbox's bytes, counted as events come and go, never by rendering it all again. */
+  let bytes = 0;
+  let warned = false;
   let timer: ReturnType<typeof setTimeout> | 0 = 0;
-  let retryDelay = 0;
+  let delay = 0;
 
-  const schedule = (delay: number) => {
+  const schedule = (ms: number) => {
     timer = timer || setTimeout(() => {
       timer = 0;
       safely(flush);
-    }, delay);
+    }, ms);
   };
+
+  /** Takes the first `n` events off the outbox. */
+  function take(n: number): OutEvent[] {
+    const taken = outbox.splice(0, n);
+    for (const e of taken) bytes -= sizeOf(e);
+    return taken;
+  }
+
+  /**
+   * Adds events to the outbox (persisted ones at its front). Past what page memory may hold the
+   * oldest go, with one warning per page.
+   */
+  function enter(events: OutEvent[], front?: boolean) {
+    for (const e of events) bytes += sizeOf(e);
+    if (front) outbox = events.concat(outbox);
+    else outbox.push(...events);
+    for (; outbox.length > MAX_WAITING || bytes > MAX_WAITING_BYTES; warned = true) {
+      take(1);
+      if (!warned) deps.warn('events', 'over 5000 or 4 MB, oldest dropped');
+    }
+  }
 
   /** Events persisted by an earlier page, another tab, or this page while it was hidden. */
   function stored(): OutEvent[] {
@@ -133,7 +173,7 @@ export function createTransport(config: { endpoint: string; cookies: boolean }, 
   /** Takes the persisted events into this page's outbox; removing them is the claim. */
   function claim() {
     if (canPersist()) {
-      outbox = stored().concat(outbox);
+      enter(stored(), true);
       local.remove(OUTBOX);
     }
   }
@@ -141,7 +181,7 @@ export function createTransport(config: { endpoint: string; cookies: boolean }, 
   /** Hands the outbox to localStorage, for the next page (or tab) to send. */
   function persist() {
     if (!outbox.length || !canPersist()) return;
-    if (local.set(OUTBOX, JSON.stringify(stored().concat(outbox).slice(-MAX_OUTBOX)))) outbox = [];
+    if (local.set(OUTBOX, JSON.stringify(stored().concat(outbox).slice(-MAX_OUTBOX)))) take(outbox.length);
   }
 
   function flush() {
@@ -150,28 +190,31 @@ export function createTransport(config: { endpoint: string; cookies: boolean }, 
     if (!outbox.length) return;
     // Offline they wait: the newest 500.
     if (navigator.onLine === false) {
-      outbox = outbox.slice(-MAX_OUTBOX);
+      take(outbox.length - MAX_OUTBOX);
       return persist();
     }
     const endpoint = config.endpoint;
     if (!navigator.sendBeacon) {
-      for (const e of outbox) {
+      for (const e of take(outbox.length)) {
         const url = imageUrl(endpoint, deps.header(e.key), e);
         new Image().src = url;
         deps.sent({ transport: 'image', url });
       }
-      outbox = [];
       return;
     }
     const url = endpoint + '/v1/ingest';
-    const requests = pack(outbox, deps.header, Date.now());
+    let request: Request | undefined;
     // A refusal means the browser's keepalive quota is full: the rest waits, never as images.
-    while (requests[0] && beacon(url, requests[0].body)) deps.sent({ transport: 'beacon', url, body: requests.shift()!.body });
-    // Refused by a full quota: a visible page keeps them all for the retry (a burst must not lose
-    // events to the cap); what is persisted when the page goes keeps the newest 500.
-    outbox = requests.flatMap((request) => request.events);
-    retryDelay = outbox.length ? Math.min(retryDelay * 2 || 100, 5000) : 0;
-    if (retryDelay) schedule(retryDelay);
+    // Refused on a visible page, all are kept for the retry (a burst must not lose events to the
+    // 500 cap); what is persisted when the page goes keeps the newest 500.
+    while ((request = nextRequest(outbox, deps.header, Date.now())) && beacon(url, request.body)) {
+      take(request.events.length);
+      deps.sent({ transport: 'beacon', url, body: request.body });
+      // The quota frees as that request completes: try again soon, and later while refused.
+      delay = 0;
+    }
+    delay = outbox.length ? Math.min(delay * 2 || FIRST_RETRY, LAST_RETRY) : 0;
+    if (delay) schedule(delay);
   }
 
   /** The page is being hidden or left: send what we can now, persist the rest. */
@@ -189,12 +232,12 @@ export function createTransport(config: { endpoint: string; cookies: boolean }, 
 
   return {
     add(e: OutEvent): void {
-      outbox.push(e);
+      enter([e]);
       schedule(0);
     },
     /** Consent denied: nothing queued may go out, nothing persisted may stay. */
     clear(): void {
-      outbox = [];
+      take(outbox.length);
       local.remove(OUTBOX);
     },
   };
