@@ -47,9 +47,6 @@ export function readCookies(): string {
   return cookies;
 }
 
-/** What this page knows of the marker, reading it on first use. */
-const known = () => mark ?? (readCookies(), mark!);
-
 export const cookieIn = (cookies: string, name: string): string | undefined => cookies.match('(?:^|; )' + name + '=([^;]*)')?.[1];
 
 export const getCookie = (name: string): string | undefined => cookieIn(readCookies(), name);
@@ -98,7 +95,7 @@ function probe(): number {
 
 /** The marker, written on first use (for a new visitor: nothing stored). */
 function marker(): string {
-  if (!isMark(known())) {
+  if (!isMark(mark ?? (readCookies(), mark))) {
     mark = probe() + mark!;
     writeMark();
   }
@@ -111,13 +108,17 @@ const letter = (key: string) => key[PREFIX.length];
 const writeMark = () => setCookie(MARK, mark!, 400 * 86400, '');
 
 /**
- * Records whether `key` holds data, and passes `value` on. Re-reads the marker first: another tab
- * may have marked other keys since this page read it. A marker not yet written stays unwritten
- * (consent may be being denied, when the pixel only deletes).
+ * Whether `key` may hold data, by the marker as it is now: another tab may have stored something
+ * since this page last read it (and a page that missed that would write over it).
+ */
+const marked = (key: string) => (readCookies(), mark!.includes(letter(key)));
+
+/**
+ * Records whether `key` holds data (just after `marked` or `readCookies`), and passes `value` on.
+ * A marker not yet written stays unwritten: consent may be being denied, when the pixel only deletes.
  */
 function note<T>(key: string, value: T): T {
-  readCookies();
-  const next = known().replace(letter(key), '') + (value != null ? letter(key) : '');
+  const next = mark!.replace(letter(key), '') + (value != null ? letter(key) : '');
   if (next != mark) {
     mark = next;
     if (isMark(next)) writeMark();
@@ -139,11 +140,11 @@ function area<T>(use: (storage: Storage) => T): T | undefined {
  * opening (and is corrected); the marker never says "nothing" while this host's data is there.
  */
 export const local: Store = {
-  get: (key) => (known().includes(letter(key)) ? note(key, area((s) => s.getItem(key)) ?? null) : null),
+  get: (key) => (marked(key) ? note(key, area((s) => s.getItem(key)) ?? null) : null),
   // A refused write leaves the old value, and its mark.
-  set: (key, value) => !!area((s) => (s.setItem(key, value), marker(), note(key, true))),
+  set: (key, value) => !!area((s) => (s.setItem(key, value), readCookies(), marker(), note(key, true))),
   remove(key) {
-    if (known().includes(letter(key))) note(key, area((s) => s.removeItem(key)));
+    if (marked(key)) note(key, area((s) => s.removeItem(key)));
   },
 };
 
