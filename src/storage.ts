@@ -4,8 +4,9 @@
  * memory, silently.
  *
  * Opening a storage area is the dearest part of a page load (SPEC §4), so the cookie `__spdt_m`
- * (the marker) says what this host has stored: a page with nothing stored reads `document.cookie`
- * once and never opens localStorage.
+ * (the marker) says what this host has stored: a page with nothing stored learns that from the
+ * `document.cookie` it reads anyway for the ids, and never opens localStorage. sessionStorage is
+ * not used at all.
  */
 
 export interface Store {
