@@ -39,8 +39,8 @@ test.describe('SPEC §4: the __spdt device cookie', () => {
     const [view] = await visit(page, site, mount(site, key), key, 1);
 
     const jar = await context.cookies();
-    expect(jar.map((c) => c.name)).toEqual(['__spdt']); // no probe cookie, nothing else
-    const device = jar[0];
+    expect(jar.map((c) => c.name).sort()).toEqual(['__spdt', '__spdt_m', '__spdt_s']); // no probe cookie
+    const device = jar.find((c) => c.name == '__spdt')!;
     expect(device.value).toMatch(HEX32);
     expect(device.domain).toBe('.example.co.uk'); // the widest that accepts it, never .co.uk
     expect(device.path).toBe('/');
@@ -49,12 +49,15 @@ test.describe('SPEC §4: the __spdt device cookie', () => {
     expect(device.httpOnly).toBe(false);
     expectExpiresInDays(device, 365);
     expect(view.uid).toBe(device.value);
+    // The marker: host-only, the root domain's label count (example.co.uk: 3), nothing stored.
+    expect(jar.find((c) => c.name == '__spdt_m')).toMatchObject({ value: '3', domain: WWW, path: '/', sameSite: 'Lax', secure: false, httpOnly: false });
+    expectExpiresInDays(jar.find((c) => c.name == '__spdt_m'), 400);
     expectClean(seen);
   });
 
-  test('the root domain is probed on the first page of a tab only; later pages write no probe cookie', async ({ page, context, site }) => {
-    // Every probe is a synchronous cookie write and read; the answer holds for the tab session.
-    await page.addInitScript(() => {
+  test('the root domain is probed on the first page only; later pages, in another tab too, write no probe cookie', async ({ page, context, site }) => {
+    // Every probe is a cookie write and read (the read waits for the browser); the answer is kept in __spdt_m.
+    const countProbes = () => {
       const native = Object.getOwnPropertyDescriptor(Document.prototype, 'cookie')!;
       const probes: string[] = ((window as any).__probeWrites = []);
       Object.defineProperty(Document.prototype, 'cookie', {
@@ -67,19 +70,24 @@ test.describe('SPEC §4: the __spdt device cookie', () => {
           native.set!.call(this, value);
         },
       });
-    });
+    };
+    const tab = await context.newPage();
+    for (const p of [page, tab]) await p.addInitScript(countProbes);
     const key = newKey();
-    const seen = watchPage(page);
-    const probeWrites = () => page.evaluate(() => (window as any).__probeWrites.length as number);
+    const seen = [page, tab].map(watchPage);
+    const probeWrites = (p: Page) => p.evaluate(() => (window as any).__probeWrites.length as number);
     const [first] = await visit(page, site, mount(site, key), key, 1);
-    expect(await probeWrites()).toBeGreaterThan(0);
+    expect(await probeWrites(page)).toBeGreaterThan(0);
 
     const [, second] = await visit(page, site, mount(site, key), key, 2);
-    expect(await probeWrites()).toBe(0);
+    expect(await probeWrites(page)).toBe(0);
     expect(second.uid).toBe(first.uid);
+    const [, , third] = await visit(tab, site, mount(site, key), key, 3);
+    expect(await probeWrites(tab)).toBe(0);
+    expect(third.uid).toBe(first.uid);
     const device = (await context.cookies()).filter((c) => c.name == '__spdt');
     expect(device.map((c) => c.domain)).toEqual(['.example.co.uk']); // still renewed at the root domain
-    expectClean(seen);
+    seen.forEach(expectClean);
   });
 
   test('cookie_days and click_days change the lifetimes', async ({ page, context, site }) => {
@@ -100,6 +108,8 @@ test.describe('SPEC §4: the __spdt device cookie', () => {
     const jar = await context.cookies();
     expect(jar.map((c) => [c.name, c.domain]).sort()).toEqual([
       ['__spdt', '.' + WWW],
+      ['__spdt_m', WWW], // host-only, whatever the cookie_domain
+      ['__spdt_s', '.' + WWW],
       ['sp_click_id', '.' + WWW],
     ]);
     expect(view.uid).toBe(jar.find((c) => c.name === '__spdt')!.value);
@@ -166,32 +176,86 @@ test.describe('SPEC §4: the __spdt device cookie', () => {
     const seen = watchPage(page);
     const [view] = await visit(page, site, mount(site, key, { host: 'localhost' }), key, 1);
     const jar = await context.cookies();
-    expect(jar.map((c) => [c.name, c.domain])).toEqual([['__spdt', 'localhost']]);
-    expect(view.uid).toBe(jar[0].value);
+    expect(jar.map((c) => [c.name, c.domain, c.name == '__spdt_m' ? c.value : '']).sort()).toEqual([
+      ['__spdt', 'localhost', ''],
+      ['__spdt_m', 'localhost', '0'], // 0: host-only
+      ['__spdt_s', 'localhost', ''],
+    ]);
+    expect(view.uid).toBe(jar.find((c) => c.name == '__spdt')!.value);
+    expect(view.sid).toBe(jar.find((c) => c.name == '__spdt_s')!.value);
     expectClean(seen);
   });
 });
 
-test.describe('SPEC §4: the session id', () => {
-  test('is the same across pages of one tab, kept in sessionStorage, and new in another browser context', async ({ page, site, browser }) => {
+test.describe('SPEC §4: the session id (__spdt_s)', () => {
+  test('is a cookie with the attributes of __spdt and 30 minutes, the same across pages and tabs, new in another browser context', async ({ page, context, site, browser }) => {
     const key = newKey();
     const seen = watchPage(page);
     await visit(page, site, mount(site, key), key, 1);
     const events = await visit(page, site, mount(site, key), key, 2);
     expect(events[0].sid).toMatch(HEX32);
     expect(events[1].sid).toBe(events[0].sid);
-    expect(await page.evaluate(() => sessionStorage.getItem('__spdt'))).toBe(events[0].sid);
+    const session = await cookie(context, '__spdt_s');
+    expect(session).toMatchObject({ value: events[0].sid, domain: '.example.co.uk', path: '/', sameSite: 'Lax', secure: false, httpOnly: false });
+    expectExpiresInDays(session, 1800 / DAY);
+    expect(await page.evaluate(() => Object.keys(sessionStorage))).toEqual([]);
+
+    const tab = await context.newPage();
+    const inTab = await visit(tab, site, mount(site, key, { host: 'shop.example.co.uk' }), key, 3);
+    expect(inTab[2].sid).toBe(events[0].sid);
 
     const other = await browser.newContext();
     try {
       const page2 = await other.newPage();
-      const all = await visit(page2, site, mount(site, key), key, 3);
-      expect(all[2].sid).toMatch(HEX32);
-      expect(all[2].sid).not.toBe(events[0].sid);
-      expect(all[2].uid).not.toBe(events[0].uid);
+      const all = await visit(page2, site, mount(site, key), key, 4);
+      expect(all[3].sid).toMatch(HEX32);
+      expect(all[3].sid).not.toBe(events[0].sid);
+      expect(all[3].uid).not.toBe(events[0].uid);
     } finally {
       await other.close();
     }
+    expectClean(seen);
+  });
+
+  test('every send renews it to 1800 s; once it has expired the next page starts a new session', async ({ page, context, site }) => {
+    const key = newKey();
+    const seen = watchPage(page);
+    const [first] = await visit(page, site, mount(site, key), key, 1);
+    // As if the last send was 29 minutes ago: one minute left.
+    const session = (await cookie(context, '__spdt_s'))!;
+    await context.addCookies([{ ...session, expires: Math.round(Date.now() / 1000) + 60 }]);
+    expectExpiresInDays(await cookie(context, '__spdt_s'), 60 / DAY);
+
+    await page.evaluate(() => (window as any).spdt('lead', { type: 'renew' }));
+    const events = await site.waitForEvents(key, 2);
+    expect(events[1].sid).toBe(first.sid);
+    await expect.poll(async () => (await cookie(context, '__spdt_s'))!.expires - Date.now() / 1000).toBeGreaterThan(1800 - 60);
+    expectExpiresInDays(await cookie(context, '__spdt_s'), 1800 / DAY);
+
+    // 30 minutes without a send: the browser has dropped it.
+    await context.clearCookies({ name: '__spdt_s' });
+    const later = await visit(page, site, mount(site, key), key, 3);
+    expect(later[2].sid).toMatch(HEX32);
+    expect(later[2].sid).not.toBe(first.sid);
+    expect(later[2].uid).toBe(first.uid);
+    expect((await cookie(context, '__spdt_s'))!.value).toBe(later[2].sid);
+    expectClean(seen);
+  });
+
+  test("consent denied deletes it (and the marker) at every domain level", async ({ page, context, site }) => {
+    const key = newKey();
+    const seen = watchPage(page);
+    const url = mount(site, key);
+    const [view] = await visit(page, site, url, key, 1);
+    const port = new URL(url).port;
+    // Copies at the other levels: host-only, as an earlier cookie_domain setting would have left them.
+    await context.addCookies([
+      { name: '__spdt_s', value: view.sid!, url: `http://${WWW}:${port}/` },
+      { name: '__spdt_m', value: '3', domain: '.example.co.uk', path: '/' },
+    ]);
+    expect((await context.cookies()).filter((c) => c.name.startsWith('__spdt_')).length).toBe(4);
+    await page.evaluate(() => (window as any).spdt('consent', 'denied'));
+    expect(await context.cookies()).toEqual([]);
     expectClean(seen);
   });
 });

@@ -123,7 +123,7 @@ test.describe('SPEC §5 Privacy: consent', () => {
     expect(cookies.find((c) => c.name == '__spdt')).toMatchObject({ domain: '.example.co.uk', value: events[0].uid });
     expect(cookies.find((c) => c.name == 'sp_click_id')).toMatchObject({ value: 'click-1' });
     expect(cookies.filter((c) => c.name.includes('probe'))).toEqual([]);
-    expect((await storage(page)).session.__spdt).toBe(events[0].sid);
+    expect(cookies.find((c) => c.name == '__spdt_s')).toMatchObject({ domain: '.example.co.uk', value: events[0].sid });
     expectClean(seen);
   });
 
@@ -177,6 +177,7 @@ test.describe('SPEC §5 Privacy: consent', () => {
     const port = new URL(url).port;
     await context.addCookies([
       { name: '__spdt', value: sentBefore[0].uid!, url: `http://${HOST}:${port}/` },
+      { name: '__spdt_s', value: sentBefore[0].sid!, url: `http://${HOST}:${port}/` },
       { name: 'sp_click_id', value: 'click-2', url: `http://${HOST}:${port}/` },
     ]);
     // Offline, an event waits in the persisted outbox.
@@ -186,9 +187,17 @@ test.describe('SPEC §5 Privacy: consent', () => {
 
     const before = await storage(page);
     expect(Object.keys(before.local).sort()).toEqual(['__spdt_alias', '__spdt_outbox']);
-    expect(Object.keys(before.session).sort()).toEqual(['__spdt', '__spdt_domain']);
-    const cookiesBefore = (await pixelCookies(context)).map((c) => `${c.name}@${c.domain}`).sort();
-    expect(cookiesBefore).toEqual(['__spdt@.example.co.uk', '__spdt@www.example.co.uk', 'sp_click_id@.example.co.uk', 'sp_click_id@www.example.co.uk']);
+    expect(before.session).toEqual({});
+    const cookiesBefore = (await pixelCookies(context)).map((c) => `${c.name}@${c.domain}=${c.name == '__spdt_m' ? c.value : ''}`).sort();
+    expect(cookiesBefore).toEqual([
+      '__spdt@.example.co.uk=',
+      '__spdt@www.example.co.uk=',
+      '__spdt_m@www.example.co.uk=3ao', // host-only: the root domain has 3 labels; an alias and an outbox are stored
+      '__spdt_s@.example.co.uk=',
+      '__spdt_s@www.example.co.uk=',
+      'sp_click_id@.example.co.uk=',
+      'sp_click_id@www.example.co.uk=',
+    ]);
 
     await call(page, 'consent', 'denied');
     expect(await pixelCookies(context)).toEqual([]);

@@ -3,7 +3,7 @@
  * (`sp_click_id`) and the visitor's hashed identifiers from `alias`. Ids are created and persisted
  * only by `resolveIds()`, which runs at send time, after consent.
  */
-import { cookieIn, deleteCookie, DOMAIN_KEY, local, readCookies, rootDomain, session, setCookie } from './storage';
+import { cookieIn, deleteCookie, DEVICE, forgetMarker, local, readCookies, rootDomain, setCookie } from './storage';
 import { hexId, parseJson, type Props } from './util';
 
 export interface IdentityConfig {
@@ -20,7 +20,8 @@ export interface Ids {
   alias?: Props;
 }
 
-const DEVICE = '__spdt';
+const SESSION = '__spdt_s';
+const SESSION_TIME = 1800; // seconds without a send
 const LEGACY_DEVICE = '__pdst';
 const CLICK = 'sp_click_id';
 const ALIAS = '__spdt_alias';
@@ -53,6 +54,9 @@ function decode(value: string | undefined): string | undefined {
   }
 }
 
+/** A stored id, when it is one (32 hex); otherwise a new one. */
+const idOr = (stored: string | undefined) => (HEX32.test(stored!) ? stored! : hexId());
+
 /** Only the alias fields, as strings: stored JSON is never trusted to carry anything else. */
 function aliasFields(source: unknown): Props {
   const picked: Props = {};
@@ -68,7 +72,8 @@ let uid: string | undefined;
 let sid: string | undefined;
 let click: string | undefined; // the click id as its cookie stores it: URL-encoded
 let alias: Props = {};
-let loaded = false; // stored ids read, and `__spdt` renewed, on this page
+let root = ''; // the root domain (SPEC §3 cookie_domain auto)
+let renewed = 0; // when the session was last renewed (0: stored ids not read yet on this page)
 let saveClick = false;
 let saveAlias = false;
 
@@ -89,21 +94,28 @@ export function mergeAlias(body: Props): void {
 
 /** The ids to send, created and persisted on first use. Only called once sending is allowed. */
 export function resolveIds(config: IdentityConfig): Ids {
-  const domain = () => config.cookie_domain || rootDomain();
+  const domain = () => config.cookie_domain || root;
+  const now = Date.now();
   if (!config.cookies) sid = sid || hexId();
   else {
-    if (!loaded) {
-      loaded = true;
+    // Within 30 minutes of this page's last send the session goes on; after that (and on load) the
+    // cookie says whether it does: another tab may have kept it going.
+    if (now - renewed >= SESSION_TIME * 1000) {
       const cookies = readCookies();
-      const device = cookieIn(cookies, DEVICE) || cookieIn(cookies, LEGACY_DEVICE)?.toLowerCase();
-      uid = HEX32.test(device!) ? device! : hexId();
-      // Renewed on every page load: the lifetime counts from the last visit.
-      setCookie(DEVICE, uid, config.cookie_days * DAY, domain());
-      click = click || cookieIn(cookies, CLICK);
-      alias = { ...aliasFields(parseJson(local.get(ALIAS))), ...alias };
-      const stored = session.get(DEVICE)!;
-      session.set(DEVICE, (sid = HEX32.test(stored) ? stored : hexId()));
+      sid = idOr(cookieIn(cookies, SESSION));
+      if (!renewed) {
+        uid = idOr(cookieIn(cookies, DEVICE) || cookieIn(cookies, LEGACY_DEVICE)?.toLowerCase());
+        click = click || cookieIn(cookies, CLICK);
+        alias = { ...aliasFields(parseJson(local.get(ALIAS))), ...alias };
+        // After the reads, the writes. Found once per page, and kept in the marker that tells the
+        // next page what is stored, so the probe runs on a visitor's first page only.
+        root = rootDomain();
+        // Renewed on every page load: the lifetime counts from the last visit.
+        setCookie(DEVICE, uid, config.cookie_days * DAY, domain());
+      }
     }
+    setCookie(SESSION, sid!, SESSION_TIME, domain()); // every send renews the session
+    renewed = now;
     if (saveClick && click) setCookie(CLICK, click, config.click_days * DAY, domain());
     if (saveAlias) local.set(ALIAS, JSON.stringify(alias));
     saveClick = saveAlias = false;
@@ -115,11 +127,9 @@ export function resolveIds(config: IdentityConfig): Ids {
 export function forgetIds(): void {
   uid = sid = click = undefined;
   alias = {};
-  loaded = saveClick = saveAlias = false;
-  deleteCookie(DEVICE);
-  deleteCookie(LEGACY_DEVICE); // or a later grant would adopt the old device id again
-  deleteCookie(CLICK);
-  local.remove(ALIAS);
-  session.remove(DEVICE);
-  session.remove(DOMAIN_KEY);
+  renewed = 0;
+  saveClick = saveAlias = false;
+  local.remove(ALIAS); // while the marker still says it is there
+  for (const name of [DEVICE, SESSION, LEGACY_DEVICE, CLICK]) deleteCookie(name); // __pdst: or a later grant would adopt it again
+  forgetMarker();
 }

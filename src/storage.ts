@@ -1,7 +1,12 @@
 /**
- * Every read and write of cookies and Web Storage goes through here, and none of it throws: where
+ * Every read and write of cookies and localStorage goes through here, and none of it throws: where
  * the browser refuses (private modes, quota, blocked cookies) the callers keep their values in page
  * memory, silently.
+ *
+ * Opening a storage area is the dearest part of a page load (SPEC §4), so the cookie `__spdt_m`
+ * (the marker) says what this host has stored: a page with nothing stored learns that from the
+ * `document.cookie` it reads anyway for the ids, and never opens localStorage. sessionStorage is
+ * not used at all.
  */
 
 export interface Store {
@@ -11,46 +16,36 @@ export interface Store {
   remove(key: string): void;
 }
 
-function webStorage(kind: 'localStorage' | 'sessionStorage'): Store {
-  return {
-    get(key) {
-      try {
-        return window[kind].getItem(key);
-      } catch {
-        return null;
-      }
-    },
-    set(key, value) {
-      try {
-        window[kind].setItem(key, value);
-        return true;
-      } catch {
-        return false;
-      }
-    },
-    remove(key) {
-      try {
-        window[kind].removeItem(key);
-      } catch {
-        /* nothing to delete where nothing could be written */
-      }
-    },
-  };
-}
-
-export const local = webStorage('localStorage');
-export const session = webStorage('sessionStorage');
+/** The device cookie (identity.ts): one without a marker beside it is a visitor of an earlier version of the tag. */
+export const DEVICE = '__spdt';
+export const MARK = '__spdt_m';
+const PREFIX = '__spdt_';
 
 /**
- * Every cookie of the page, as one string. Reading `document.cookie` is a synchronous call into the
- * browser, so a caller that needs several cookies reads them once and looks them up with `cookieIn`.
+ * The marker's value: the number of labels of the root domain (0: host-only), then one letter per
+ * localStorage key that may hold data, the key's first letter after `__spdt_` (o: outbox, a: alias).
+ * `3a` on shop.example.co.uk: the root domain is example.co.uk, and an alias is stored.
+ */
+export const isMark = (value: string | undefined): boolean => /^\d[a-z]*$/.test(value!);
+
+let mark: string | undefined; // the marker as this page knows it; without its digit until written
+
+/**
+ * Every cookie of the page, as one string. A marker found there (another tab may have written it)
+ * is the truth from then on. Reading `document.cookie` after a write waits for the browser (most of
+ * a millisecond in Chromium), so the pixel reads before it writes on a load.
  */
 export function readCookies(): string {
+  let cookies = '';
   try {
-    return document.cookie;
+    cookies = document.cookie;
   } catch {
-    return '';
+    /* blocked: no cookies */
   }
+  const found = cookieIn(cookies, MARK);
+  // No marker beside a device cookie: a visitor of the earlier version, which kept an outbox and an alias.
+  mark = isMark(found) ? found : mark ?? (cookieIn(cookies, DEVICE) ? 'oa' : '');
+  return cookies;
 }
 
 export const cookieIn = (cookies: string, name: string): string | undefined => cookies.match('(?:^|; )' + name + '=([^;]*)')?.[1];
@@ -77,32 +72,87 @@ function domainLevels(): string[] {
 }
 
 const PROBE = '__spdt_probe';
-/** Where the probe's answer is kept for the tab session: probing costs synchronous cookie calls. */
-export const DOMAIN_KEY = '__spdt_domain';
-let discovered: string | undefined;
 
 /**
  * The widest domain that accepts a cookie. Browsers refuse public suffixes (`co.uk`), so writing a
  * probe from the top down and keeping the first that reads back finds the site's own root domain.
- * The probe is deleted at once. The answer (maybe '', host-only) is probed once per tab session:
+ * The probe is deleted at once. Its answer (as a label count; 0 is host-only) is kept in the marker:
  * each try is a cookie write and read, several per page on hosts such as `shop.example.co.uk`.
  */
 export function rootDomain(): string {
-  return (discovered ??= session.get(DOMAIN_KEY) ?? probe());
+  return domainLevels()[+marker()[0] - 2] || '';
 }
 
-function probe(): string {
-  let found = '';
+function probe(): number {
   for (const domain of domainLevels()) {
     setCookie(PROBE, '1', 60, domain);
-    if (getCookie(PROBE)) {
+    if (cookieIn(readCookies(), PROBE)) {
       setCookie(PROBE, '', 0, domain);
-      found = domain;
-      break;
+      return domain.split('.').length;
     }
   }
-  session.set(DOMAIN_KEY, found);
-  return found;
+  return 0;
+}
+
+/** The marker, written on first use (for a new visitor: nothing stored). */
+function marker(): string {
+  if (!isMark(mark ?? (readCookies(), mark))) {
+    mark = probe() + mark!;
+    writeMark();
+  }
+  return mark!;
+}
+
+const letter = (key: string) => key[PREFIX.length];
+
+// 400 days, the browsers' cap. A marker that expires before the data costs one look into localStorage.
+const writeMark = () => setCookie(MARK, mark!, 400 * 86400, '');
+
+/**
+ * Whether `key` may hold data, by the marker as it is now: another tab may have stored something
+ * since this page last read it (and a page that missed that would write over it).
+ */
+const marked = (key: string) => (readCookies(), mark!.includes(letter(key)));
+
+/**
+ * Records whether `key` holds data (just after `marked` or `readCookies`), and passes `value` on.
+ * A marker not yet written stays unwritten: consent may be being denied, when the pixel only deletes.
+ */
+function note<T>(key: string, value: T): T {
+  const next = mark!.replace(letter(key), '') + (value != null ? letter(key) : '');
+  if (next != mark) {
+    mark = next;
+    if (isMark(next)) writeMark();
+  }
+  return value;
+}
+
+/** Runs `use` on localStorage; undefined where the browser refuses (private modes, quota). */
+function area<T>(use: (storage: Storage) => T): T | undefined {
+  try {
+    return use(localStorage);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * localStorage, opened only when the marker says `key` may hold data. A stale "may" costs one
+ * opening (and is corrected); the marker never says "nothing" while this host's data is there.
+ */
+export const local: Store = {
+  get: (key) => (marked(key) ? note(key, area((s) => s.getItem(key)) ?? null) : null),
+  // A refused write leaves the old value, and its mark.
+  set: (key, value) => !!area((s) => (s.setItem(key, value), readCookies(), marker(), note(key, true))),
+  remove(key) {
+    if (marked(key)) note(key, area((s) => s.removeItem(key)));
+  },
+};
+
+/** Consent denied: the marker goes too (identity.ts deletes the other cookies). */
+export function forgetMarker(): void {
+  mark = undefined;
+  deleteCookie(MARK);
 }
 
 /** Deletes a cookie at every level it could have been written at, and host-only. */

@@ -45,6 +45,11 @@ const cookie = (name: string) => {
   return found[0];
 };
 const storedAlias = () => JSON.parse(localStorage.getItem('__spdt_alias')!);
+/** An alias as an earlier page left it: in localStorage, and marked in __spdt_m. */
+const storeAlias = (value: string) => {
+  localStorage.setItem('__spdt_alias', value);
+  document.cookie = '__spdt_m=3a; path=/';
+};
 const nothingStored = () => {
   expect(document.cookie).toBe('');
   expect(cookies('__spdt').concat(cookies('sp_click_id'))).toEqual([]);
@@ -179,11 +184,20 @@ describe('§4 the device id (__spdt)', () => {
   });
 });
 
-describe('§4 the session id (sessionStorage __spdt)', () => {
-  it('resolve() creates a 32-hex session id in sessionStorage', async () => {
+describe('§4 the session id (__spdt_s)', () => {
+  const MIN = 60_000;
+  beforeEach(() => vi.useFakeTimers({ toFake: ['Date'] }));
+  afterEach(() => vi.useRealTimers());
+
+  it('resolve() creates a 32-hex session id in __spdt_s, with the attributes of __spdt and max-age 1800', async () => {
     const ids = (await identity()).resolve();
     expect(ids.sid).toMatch(HEX32);
-    expect(sessionStorage.getItem('__spdt')).toBe(ids.sid);
+    expect(cookie('__spdt_s')).toMatchObject({ value: ids.sid, domain: 'example.co.uk', hostOnly: false, path: '/', maxAge: 1800, sameSite: 'lax', secure: true });
+  });
+
+  it('honours cookie_domain, as __spdt does', async () => {
+    (await identity({ cookie_domain: 'shop.example.co.uk' })).resolve();
+    expect(cookie('__spdt_s')).toMatchObject({ domain: 'shop.example.co.uk' });
   });
 
   it('is distinct from the device id', async () => {
@@ -191,24 +205,74 @@ describe('§4 the session id (sessionStorage __spdt)', () => {
     expect(ids.sid).not.toBe(ids.uid);
   });
 
-  it('keeps the session id of the tab', async () => {
-    sessionStorage.setItem('__spdt', EXISTING);
+  it('continues the session of the cookie', async () => {
+    document.cookie = `__spdt_s=${EXISTING}; path=/; domain=example.co.uk; max-age=60`;
     expect((await identity()).resolve().sid).toBe(EXISTING);
+    expect(cookie('__spdt_s')).toMatchObject({ value: EXISTING, maxAge: 1800 });
   });
 
   it('replaces a malformed session id', async () => {
-    sessionStorage.setItem('__spdt', 'junk');
+    document.cookie = '__spdt_s=junk; path=/';
     const ids = (await identity()).resolve();
     expect(ids.sid).toMatch(HEX32);
-    expect(sessionStorage.getItem('__spdt')).toBe(ids.sid);
+    expect(cookies('__spdt_s').map((c) => c.value)).toContain(ids.sid);
   });
 
-  it('lives in page memory when sessionStorage throws', async () => {
-    block('sessionStorage');
+  it('every send renews it: 25 minutes after the last of several sends it is still the same session', async () => {
     const id = await identity();
-    const first = id.resolve();
-    expect(first.sid).toMatch(HEX32);
-    expect(id.resolve().sid).toBe(first.sid);
+    const first = id.resolve().sid;
+    vi.advanceTimersByTime(20 * MIN);
+    expect(id.resolve().sid).toBe(first);
+    vi.advanceTimersByTime(25 * MIN); // 45 minutes after the first send: alive only because it was renewed
+    expect(cookie('__spdt_s')?.value).toBe(first);
+    expect((await identity()).resolve().sid).toBe(first); // and so is the next page's
+  });
+
+  it('ends after 30 minutes without a send: the next send starts a new session', async () => {
+    const id = await identity();
+    const first = id.resolve().sid;
+    vi.advanceTimersByTime(31 * MIN);
+    expect(cookie('__spdt_s')).toBeUndefined();
+    const next = id.resolve().sid;
+    expect(next).toMatch(HEX32);
+    expect(next).not.toBe(first);
+    expect(cookie('__spdt_s').value).toBe(next);
+  });
+
+  it('after 30 minutes of this page without a send, goes on with the session another tab kept going', async () => {
+    const id = await identity();
+    id.resolve();
+    vi.advanceTimersByTime(40 * MIN);
+    document.cookie = `__spdt_s=${EXISTING}; path=/; domain=example.co.uk; max-age=1800`; // the other tab's send
+    expect(id.resolve().sid).toBe(EXISTING);
+  });
+
+  it('within 30 minutes reads no cookie: the page knows its session', async () => {
+    const id = await identity();
+    id.resolve();
+    vi.advanceTimersByTime(29 * MIN);
+    const reads = vi.spyOn(Document.prototype, 'cookie', 'get');
+    id.resolve();
+    expect(reads).not.toHaveBeenCalled();
+  });
+
+  it('lives in page memory when cookies throw, for 30 minutes after each send', async () => {
+    blockCookies();
+    const id = await identity();
+    const first = id.resolve().sid;
+    expect(first).toMatch(HEX32);
+    vi.advanceTimersByTime(29 * MIN);
+    expect(id.resolve().sid).toBe(first);
+    vi.advanceTimersByTime(31 * MIN);
+    expect(id.resolve().sid).not.toBe(first);
+  });
+
+  it('never touches sessionStorage', async () => {
+    const session = vi.spyOn(window, 'sessionStorage', 'get');
+    const id = await identity();
+    id.resolve();
+    id.forget();
+    expect(session).not.toHaveBeenCalled();
   });
 });
 
@@ -360,12 +424,31 @@ describe('§5 alias storage (localStorage __spdt_alias)', () => {
   });
 
   it('is attached on a later page from what was stored', async () => {
-    localStorage.setItem('__spdt_alias', JSON.stringify({ hashed_email: H, id: 'u-1' }));
+    const first = await identity();
+    first.mergeAlias({ hashed_email: H, id: 'u-1' });
+    first.resolve();
+    expect(cookie('__spdt_m').value).toBe('3a');
     expect((await identity()).resolve().alias).toEqual({ hashed_email: H, id: 'u-1' });
   });
 
+  it('is attached from what the earlier version of the tag stored (a __spdt cookie, no marker yet)', async () => {
+    document.cookie = `__spdt=${EXISTING}; path=/; domain=example.co.uk`;
+    localStorage.setItem('__spdt_alias', JSON.stringify({ hashed_email: H, id: 'u-0' }));
+    expect((await identity()).resolve().alias).toEqual({ hashed_email: H, id: 'u-0' });
+    // Marked now; the outbox the earlier version may have left stays marked until the transport looks.
+    expect(cookie('__spdt_m').value).toBe('3oa');
+  });
+
+  it('a new visitor: localStorage is not opened at all', async () => {
+    localStorage.setItem('__spdt_alias', JSON.stringify({ id: 'not ours to read' }));
+    const opens = vi.spyOn(window, 'localStorage', 'get');
+    expect((await identity()).resolve().alias).toBeUndefined();
+    expect(opens).not.toHaveBeenCalled();
+    expect(cookie('__spdt_m').value).toBe('3');
+  });
+
   it('merges a new alias into the stored one', async () => {
-    localStorage.setItem('__spdt_alias', JSON.stringify({ hashed_email: H, id: 'old' }));
+    storeAlias(JSON.stringify({ hashed_email: H, id: 'old' }));
     const id = await identity();
     id.mergeAlias({ id: 'new' });
     expect(id.resolve().alias).toEqual({ hashed_email: H, id: 'new' });
@@ -386,7 +469,7 @@ describe('§5 alias storage (localStorage __spdt_alias)', () => {
   it.each(['not json', '{"id":', 'null', '[]', '"text"', '42', 'true', '{"id":{"nested":"x"}}'])(
     'ignores a corrupt stored alias %j, and replaces it on the next alias',
     async (corrupt) => {
-      localStorage.setItem('__spdt_alias', corrupt);
+      storeAlias(corrupt);
       const id = await identity();
       let ids: ReturnType<typeof id.resolve> | undefined;
       expect(() => (ids = id.resolve())).not.toThrow();
@@ -398,8 +481,7 @@ describe('§5 alias storage (localStorage __spdt_alias)', () => {
   );
 
   it('ignores a hostile stored alias safely (no prototype pollution, only alias fields)', async () => {
-    localStorage.setItem(
-      '__spdt_alias',
+    storeAlias(
       '{"__proto__":{"polluted":1,"hashed_email":"evil"},"constructor":{"prototype":{"polluted":2}},"id":"u-1","hashed_phone_number":5,"extra":"e"}',
     );
     const ids = (await identity()).resolve();
@@ -428,42 +510,63 @@ describe('§5 forget() (consent denied)', () => {
     expect(cookie('__spdt')).toBeDefined();
     expect(cookie('sp_click_id')).toBeDefined();
     expect(localStorage.getItem('__spdt_alias')).not.toBeNull();
-    expect(sessionStorage.getItem('__spdt')).not.toBeNull();
+    expect(cookie('__spdt_s')).toBeDefined();
+    expect(cookie('__spdt_m')).toBeDefined();
     return { id, ids };
   }
 
-  it('deletes __spdt, sp_click_id, __spdt_alias and sessionStorage __spdt', async () => {
+  it('deletes __spdt, __spdt_s, __spdt_m, sp_click_id and __spdt_alias', async () => {
     const { id } = await resolvedWithEverything();
     id.forget();
-    expect(cookies('__spdt')).toEqual([]);
-    expect(cookies('sp_click_id')).toEqual([]);
+    for (const name of ['__spdt', '__spdt_s', '__spdt_m', 'sp_click_id']) expect(cookies(name), name).toEqual([]);
+    expect(document.cookie).toBe('');
     expect(localStorage.getItem('__spdt_alias')).toBeNull();
-    expect(sessionStorage.getItem('__spdt')).toBeNull();
+  });
+
+  it('deletes an alias the earlier version of the tag stored (no marker yet)', async () => {
+    document.cookie = `__spdt=${EXISTING}; path=/; domain=example.co.uk`;
+    localStorage.setItem('__spdt_alias', JSON.stringify({ id: 'u-0' }));
+    const writes = vi.spyOn(Document.prototype, 'cookie', 'set');
+    (await identity()).forget();
+    expect(localStorage.getItem('__spdt_alias')).toBeNull();
+    expect(document.cookie).toBe('');
+    // Only deletions: no marker, no probe written while consent is being denied.
+    for (const [written] of writes.mock.calls) expect(String(written)).toMatch(/=; path=\/; max-age=0/);
+  });
+
+  it('on a new visitor writes nothing and opens no storage', async () => {
+    const writes = vi.spyOn(Document.prototype, 'cookie', 'set');
+    const opens = vi.spyOn(window, 'localStorage', 'get');
+    (await identity()).forget();
+    expect(opens).not.toHaveBeenCalled();
+    for (const [written] of writes.mock.calls) expect(String(written)).toMatch(/=; path=\/; max-age=0/);
   });
 
   it.each([
     ['the root domain and host-only', ['domain=example.co.uk', '']],
     ['the root domain and the full host as domain', ['domain=example.co.uk', 'domain=shop.example.co.uk']],
   ])('deletes them at every domain level they may have been written at: %s', async (_name, levels) => {
-    for (const name of ['__spdt', 'sp_click_id'])
+    for (const name of ['__spdt', '__spdt_s', 'sp_click_id'])
       for (const level of levels) document.cookie = `${name}=${level || 'host'}; path=/` + (level ? '; ' + level : '');
     expect(cookies('__spdt')).toHaveLength(2);
+    expect(cookies('__spdt_s')).toHaveLength(2);
     expect(cookies('sp_click_id')).toHaveLength(2);
     (await identity()).forget();
     expect(cookies('__spdt')).toEqual([]);
+    expect(cookies('__spdt_s')).toEqual([]);
     expect(cookies('sp_click_id')).toEqual([]);
     expect(document.cookie).toBe('');
   });
 
   it("leaves the site's other cookies and storage alone", async () => {
     document.cookie = 'site=1; path=/';
+    document.cookie = '__spdt_other=2; path=/';
     localStorage.setItem('site', 'L');
-    sessionStorage.setItem('site', 'S');
+    localStorage.setItem('__spdt_other', 'O');
     const { id } = await resolvedWithEverything();
     id.forget();
-    expect(document.cookie).toBe('site=1');
+    expect(document.cookie).toBe('site=1; __spdt_other=2');
     expect(localStorage.getItem('site')).toBe('L');
-    expect(sessionStorage.getItem('site')).toBe('S');
   });
 
   it('forgets in memory too: a later resolve() starts a new identity', async () => {
@@ -476,6 +579,7 @@ describe('§5 forget() (consent denied)', () => {
     expect(next.cid).toBeUndefined();
     expect(next.alias).toBeUndefined();
     expect(localStorage.getItem('__spdt_alias')).toBeNull();
+    expect(cookie('__spdt_m').value).toBe('3'); // marked again, for the next page
   });
 
   it('never throws when cookies and storage throw', async () => {

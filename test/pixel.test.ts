@@ -358,7 +358,7 @@ describe('§3 Configuration', () => {
 
 // =============================================================================================
 describe('§4 Identity on the client', () => {
-  it('uid is the __spdt cookie and sid the sessionStorage id, both 32 hex', async () => {
+  it('uid is the __spdt cookie and sid the __spdt_s cookie, both 32 hex', async () => {
     const pixel = await newPixel();
     pixel.view();
     await flush();
@@ -366,7 +366,7 @@ describe('§4 Identity on the client', () => {
     expect(item.uid).toMatch(HEX32);
     expect(item.sid).toMatch(HEX32);
     expect(getCookie('__spdt')).toBe(item.uid);
-    expect(sessionStorage.getItem('__spdt')).toBe(item.sid);
+    expect(getCookie('__spdt_s')).toBe(item.sid);
   });
 
   it('reads the click id spclid on a route change', async () => {
@@ -439,7 +439,7 @@ describe('§5 Privacy', () => {
       localStorage.setItem('page_own', 'kept');
       expect(cookieNames()).toEqual(expect.arrayContaining(['__spdt', 'sp_click_id']));
       expect(storageKeys(localStorage)).toEqual(expect.arrayContaining(['__spdt_alias', '__spdt_outbox']));
-      expect(sessionStorage.getItem('__spdt')).not.toBeNull();
+      expect(cookieNames()).toEqual(expect.arrayContaining(['__spdt_s', '__spdt_m']));
       setOnline(true);
       const before = beacon.calls.length;
 

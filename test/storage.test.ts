@@ -37,6 +37,7 @@ function cookiesAt(...urls: string[]): JarCookie[] {
 const ALL_URLS = ['https://shop.example.co.uk/', 'https://example.co.uk/', 'https://other.example.co.uk/', 'https://a.shop.example.co.uk/'];
 const named = (name: string) => cookiesAt(...ALL_URLS).filter((c) => c.key == name);
 const pageCookies = () => document.cookie.split('; ').filter(Boolean);
+const getCookieValue = (name: string) => pageCookies().find((c) => c.startsWith(name + '='))?.slice(name.length + 1);
 
 /** Makes `window[kind]` throw on access, as in some private modes. */
 function blockStorage(kind: 'localStorage' | 'sessionStorage') {
@@ -86,12 +87,12 @@ describe('§3 cookie_domain auto: rootDomain()', () => {
     expect(named('__spdt_probe')).toEqual([]);
   });
 
-  it('does not touch the other cookies of the page', async () => {
+  it('does not touch the other cookies of the page (it adds only its marker)', async () => {
     document.cookie = 'keep=1; path=/';
     document.cookie = 'wide=2; path=/; domain=example.co.uk';
     const { rootDomain } = await fresh();
     rootDomain();
-    expect(pageCookies().sort()).toEqual(['keep=1', 'wide=2']);
+    expect(pageCookies().sort()).toEqual(['__spdt_m=3', 'keep=1', 'wide=2']);
   });
 
   it('is found once per page: a second call writes no cookie', async () => {
@@ -102,31 +103,39 @@ describe('§3 cookie_domain auto: rootDomain()', () => {
     expect(writes).not.toHaveBeenCalled();
   });
 
-  it('is probed once per tab session: the next page reads it from sessionStorage and writes no cookie', async () => {
+  it('is kept in the host-only marker __spdt_m as a label count: the next page reads it and writes no cookie', async () => {
     const first = await fresh();
     expect(first.rootDomain()).toBe('example.co.uk');
-    expect(sessionStorage.getItem('__spdt_domain')).toBe('example.co.uk');
+    expect(named('__spdt_m')).toMatchObject([{ value: '3', hostOnly: true, path: '/', secure: true, sameSite: 'lax', maxAge: 400 * 86400 }]);
 
-    const nextPage = await fresh(); // a new page of the same tab: a new module, the same sessionStorage
+    const nextPage = await fresh(); // a new page: a new module, the same cookies
     const writes = vi.spyOn(Document.prototype, 'cookie', 'set');
     expect(nextPage.rootDomain()).toBe('example.co.uk');
     expect(writes).not.toHaveBeenCalled();
   });
 
-  it("keeps a host-only answer ('') for the tab session too", async () => {
+  it("keeps a host-only answer ('') as 0", async () => {
     dom.reconfigure({ url: 'https://localhost/' });
     expect((await fresh()).rootDomain()).toBe('');
-    expect(sessionStorage.getItem('__spdt_domain')).toBe('');
+    expect(document.cookie).toBe('__spdt_m=0');
+    const writes = vi.spyOn(Document.prototype, 'cookie', 'set');
+    expect((await fresh()).rootDomain()).toBe('');
+    expect(writes).not.toHaveBeenCalled();
   });
 
-  it('probes on every page where sessionStorage throws', async () => {
-    blockStorage('sessionStorage');
-    expect((await fresh()).rootDomain()).toBe('example.co.uk');
-    const nextPage = await fresh();
+  it.each(['', 'a', '33', '3A', '3-a', 'x3'])('probes again past a marker it cannot read (%j)', async (bad) => {
+    document.cookie = `__spdt_m=${bad}; path=/`;
+    const { rootDomain } = await fresh();
     const writes = vi.spyOn(Document.prototype, 'cookie', 'set');
-    expect(nextPage.rootDomain()).toBe('example.co.uk');
-    expect(writes).toHaveBeenCalled();
-    expectSilence();
+    expect(rootDomain()).toBe('example.co.uk');
+    expect(writes.mock.calls.map(([c]) => String(c).split(';')[0])).toContain('__spdt_probe=1');
+    expect(getCookieValue('__spdt_m')).toBe('3');
+  });
+
+  it('trusts a marker written on another host of the site only for its own host (host-only)', async () => {
+    const first = await fresh();
+    first.rootDomain();
+    expect(jar.getCookiesSync('https://other.example.co.uk/').map((c) => c.key)).not.toContain('__spdt_m');
   });
 
   it.each([
@@ -261,72 +270,183 @@ describe('§5 deleteCookie', () => {
   });
 });
 
-describe.each(['local', 'session'] as const)('§4 %s store', (name) => {
-  const kind = name == 'local' ? 'localStorage' : 'sessionStorage';
-  const area = () => (kind == 'localStorage' ? localStorage : sessionStorage);
+/** Counts every access to `window.localStorage` and `window.sessionStorage` (what opens a storage area in a browser). */
+function countStorageOpens(): () => number {
+  let opens = 0;
+  for (const kind of ['localStorage', 'sessionStorage'] as const) {
+    const original = Object.getOwnPropertyDescriptor(window, kind)!;
+    Object.defineProperty(window, kind, {
+      configurable: true,
+      get() {
+        opens++;
+        return original.get!.call(window);
+      },
+    });
+    restore.push(() => Object.defineProperty(window, kind, original));
+  }
+  return () => opens;
+}
 
-  it(`writes through to ${kind}, reporting success`, async () => {
-    const store = (await fresh())[name];
-    expect(store.set('__spdt_test', 'v1')).toBe(true);
-    expect(area().getItem('__spdt_test')).toBe('v1');
-    expect(store.get('__spdt_test')).toBe('v1');
-    store.remove('__spdt_test');
-    expect(area().getItem('__spdt_test')).toBeNull();
-    expect(store.get('__spdt_test')).toBeNull();
+const DEVICE = '__spdt=0123456789abcdef0123456789abcdef; path=/; domain=example.co.uk';
+
+describe('§4 isMark: what the marker __spdt_m may hold', () => {
+  it.each(['0', '3', '3o', '3a', '3oa', '9ao'])('%j is a marker', async (value) => {
+    expect((await fresh()).isMark(value)).toBe(true);
+  });
+  it.each([undefined, '', 'o', '33', '3A', '3-', '3 a', 'x3', '-1'])('%j is not', async (value) => {
+    expect((await fresh()).isMark(value)).toBe(false);
+  });
+});
+
+describe('§4 local store: localStorage behind the marker __spdt_m', () => {
+  it('a new visitor (no marker, no device cookie): get and remove never open localStorage, and write no cookie', async () => {
+    localStorage.setItem('__spdt_alias', 'left by some other script');
+    const { local } = await fresh();
+    const opens = countStorageOpens();
+    const writes = vi.spyOn(Document.prototype, 'cookie', 'set');
+    expect(local.get('__spdt_outbox')).toBeNull();
+    expect(local.get('__spdt_alias')).toBeNull();
+    local.remove('__spdt_outbox');
+    expect(opens()).toBe(0);
+    expect(writes).not.toHaveBeenCalled();
   });
 
-  it('reads what the page already stored, and null for a key never set', async () => {
-    area().setItem('__spdt_prev', 'from an earlier page');
-    const store = (await fresh())[name];
-    expect(store.get('__spdt_prev')).toBe('from an earlier page');
-    expect(store.get('__spdt_none')).toBeNull();
+  it('set writes through and marks the key by its letter; get reads it back; remove deletes it and the mark', async () => {
+    const { local } = await fresh();
+    expect(local.set('__spdt_outbox', 'v1')).toBe(true);
+    expect(localStorage.getItem('__spdt_outbox')).toBe('v1');
+    expect(getCookieValue('__spdt_m')).toBe('3o');
+    expect(named('__spdt_m')).toMatchObject([{ hostOnly: true, secure: true, sameSite: 'lax', path: '/', maxAge: 400 * 86400 }]);
+    expect(local.set('__spdt_alias', 'a1')).toBe(true);
+    expect(getCookieValue('__spdt_m')).toBe('3oa');
+    expect(local.get('__spdt_outbox')).toBe('v1');
+    local.remove('__spdt_outbox');
+    expect(localStorage.getItem('__spdt_outbox')).toBeNull();
+    expect(getCookieValue('__spdt_m')).toBe('3a');
+    expect(local.get('__spdt_outbox')).toBeNull();
+    expect(local.get('__spdt_alias')).toBe('a1');
   });
 
-  it(`never throws, and stays silent, when ${kind} access throws: the refused write is reported`, async () => {
-    blockStorage(kind);
-    const store = (await fresh())[name];
+  it('the next page finds what is marked, and opens nothing for what is not', async () => {
+    (await fresh()).local.set('__spdt_alias', 'a1');
+    const { local } = await fresh();
+    const opens = countStorageOpens();
+    expect(local.get('__spdt_outbox')).toBeNull();
+    expect(opens()).toBe(0);
+    expect(local.get('__spdt_alias')).toBe('a1');
+    expect(opens()).toBe(1);
+  });
+
+  it('a marker that says nothing is stored: nothing is opened, even with a device cookie', async () => {
+    document.cookie = DEVICE;
+    document.cookie = '__spdt_m=3; path=/';
+    const { local } = await fresh();
+    const opens = countStorageOpens();
+    expect(local.get('__spdt_outbox')).toBeNull();
+    expect(local.get('__spdt_alias')).toBeNull();
+    expect(opens()).toBe(0);
+  });
+
+  it('a stale mark costs one opening, and is corrected', async () => {
+    document.cookie = '__spdt_m=3oa; path=/';
+    const { local } = await fresh();
+    expect(local.get('__spdt_alias')).toBeNull();
+    expect(getCookieValue('__spdt_m')).toBe('3o');
+    expect(local.get('__spdt_outbox')).toBeNull();
+    expect(getCookieValue('__spdt_m')).toBe('3');
+  });
+
+  it('a visitor of the earlier version (a device cookie, no marker): its outbox and alias are found, then marked', async () => {
+    document.cookie = DEVICE;
+    localStorage.setItem('__spdt_alias', 'old alias');
+    const { local, rootDomain } = await fresh();
+    expect(local.get('__spdt_outbox')).toBeNull();
+    expect(local.get('__spdt_alias')).toBe('old alias');
+    expect(getCookieValue('__spdt_m')).toBeUndefined(); // reads write no marker ...
+    rootDomain(); // ... the first send of the page does (identity.ts)
+    expect(getCookieValue('__spdt_m')).toBe('3a');
+
+    const opens = countStorageOpens();
+    const nextPage = (await fresh()).local;
+    expect(nextPage.get('__spdt_outbox')).toBeNull();
+    expect(opens()).toBe(0);
+  });
+
+  it('keeps the marks another tab wrote after this page read the marker', async () => {
+    const { local } = await fresh();
+    local.set('__spdt_alias', 'a1'); // this page: marker 3a
+    document.cookie = '__spdt_m=3ao; path=/'; // another tab persisted an outbox
+    localStorage.setItem('__spdt_outbox', 'from the other tab');
+    local.set('__spdt_alias', 'a2');
+    expect(getCookieValue('__spdt_m')).toMatch(/^3(ao|oa)$/);
+    expect(local.get('__spdt_outbox')).toBe('from the other tab');
+  });
+
+  it('removing a key that is not marked writes nothing (consent denied on a new visitor)', async () => {
+    const { local } = await fresh();
+    const writes = vi.spyOn(Document.prototype, 'cookie', 'set');
+    local.remove('__spdt_alias');
+    expect(writes).not.toHaveBeenCalled();
+  });
+
+  it('forgetMarker deletes the marker; the next page is a new visitor again', async () => {
+    const { local, forgetMarker } = await fresh();
+    local.set('__spdt_alias', 'a1');
+    local.remove('__spdt_alias');
+    forgetMarker();
+    expect(named('__spdt_m')).toEqual([]);
+  });
+
+  it('never throws, and stays silent, when localStorage access throws: the refused write is reported, and marks nothing', async () => {
+    blockStorage('localStorage');
+    const { local } = await fresh();
     let written: boolean | undefined;
-    expect(() => (written = store.set('__spdt_test', 'v1'))).not.toThrow();
+    expect(() => (written = local.set('__spdt_test', 'v1'))).not.toThrow();
     expect(written).toBe(false);
-    expect(() => store.get('__spdt_test')).not.toThrow();
-    expect(store.get('__spdt_test')).toBeNull();
-    expect(() => store.remove('__spdt_test')).not.toThrow();
+    expect(getCookieValue('__spdt_m')).toBeUndefined();
+    expect(() => local.get('__spdt_test')).not.toThrow();
+    expect(local.get('__spdt_test')).toBeNull();
+    expect(() => local.remove('__spdt_test')).not.toThrow();
     expectSilence();
   });
 
-  it(`reports a write refused for quota without throwing, silently`, async () => {
-    const store = (await fresh())[name];
+  it('a write refused for quota is reported without throwing, and the old value keeps its mark', async () => {
+    const { local } = await fresh();
+    local.set('__spdt_outbox', 'old');
     vi.spyOn(Storage.prototype, 'setItem').mockImplementation(() => {
       throw new DOMException('quota', 'QuotaExceededError');
     });
     let written: boolean | undefined;
-    expect(() => (written = store.set('__spdt_test', 'new'))).not.toThrow();
+    expect(() => (written = local.set('__spdt_outbox', 'new'))).not.toThrow();
     expect(written).toBe(false);
+    expect(getCookieValue('__spdt_m')).toBe('3o');
+    expect(local.get('__spdt_outbox')).toBe('old');
     expectSilence();
   });
 
-  it(`never throws when getItem or removeItem throw`, async () => {
-    area().setItem('__spdt_test', 'v');
-    const store = (await fresh())[name];
+  it('never throws when getItem or removeItem throw', async () => {
+    document.cookie = '__spdt_m=3t; path=/';
+    localStorage.setItem('__spdt_test', 'v');
+    const { local } = await fresh();
     vi.spyOn(Storage.prototype, 'getItem').mockImplementation(() => {
       throw new DOMException('blocked', 'SecurityError');
     });
     vi.spyOn(Storage.prototype, 'removeItem').mockImplementation(() => {
       throw new DOMException('blocked', 'SecurityError');
     });
-    expect(store.get('__spdt_test')).toBeNull();
-    expect(() => store.remove('__spdt_test')).not.toThrow();
+    expect(local.get('__spdt_test')).toBeNull();
+    expect(() => local.remove('__spdt_test')).not.toThrow();
     expectSilence();
   });
 
-  it('touches only its own area', async () => {
-    const { local, session } = await fresh();
-    local.set('__spdt', 'L');
-    session.set('__spdt', 'S');
-    expect(localStorage.getItem('__spdt')).toBe('L');
-    expect(sessionStorage.getItem('__spdt')).toBe('S');
-    local.remove('__spdt');
-    expect(local.get('__spdt')).toBeNull();
-    expect(session.get('__spdt')).toBe('S');
+  it('never touches sessionStorage', async () => {
+    const { local, rootDomain } = await fresh();
+    const session = vi.spyOn(window, 'sessionStorage', 'get');
+    rootDomain();
+    local.set('__spdt_alias', 'a');
+    local.get('__spdt_alias');
+    local.remove('__spdt_alias');
+    expect(session).not.toHaveBeenCalled();
+    expect(sessionStorage.length).toBe(0);
   });
 });
