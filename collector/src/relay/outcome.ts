@@ -12,7 +12,7 @@ export const ERROR_BYTES = 1024;
 
 /** What came back: an HTTP answer, or none (network error, timeout). */
 export type HttpAnswer = { status: number; body: string; retryAfter?: string | null };
-export type Answer = HttpAnswer | { error: string };
+export type Answer = HttpAnswer | { error: string; timedOut?: boolean };
 
 /**
  * - `delivered`: 2xx, every event of the request is in.

@@ -115,6 +115,7 @@ export interface Standin {
   failNext(n: number, status?: number, headers?: Record<string, string>, body?: string): void;
   /** Refuse with 400 every request that carries this event_id, with this answer. */
   refuseEvent(eventId: string, body?: string): void;
+  allowEvent(eventId: string): void;
   /** Answer the next `n` requests only after `ms`. */
   slowNext(n: number, ms: number): void;
   /** Hold the next `n` requests unanswered until `release()`; resolves when the first is held. */
@@ -158,6 +159,9 @@ export async function startStandin(options: StandinOptions = {}): Promise<Standi
     },
     refuseEvent(eventId, body = JSON.stringify({ error: `event ${eventId} refused` })) {
       script.refused.set(eventId, body);
+    },
+    allowEvent(eventId) {
+      script.refused.delete(eventId);
     },
     slowNext(n, ms) {
       for (let i = 0; i < n; i++) script.delays.push(ms);
