@@ -134,7 +134,7 @@ export function startRelay(ctx: CollectorContext, options: RelayOptions = {}): R
       ctx.log.warn(`relay: ${judged == 'token' ? 'token refused by Spotify, deliveries wait' : judged == 'refused' ? 'request refused by Spotify' : 'request failed, will retry'}`, {
         connection_id,
         status: 'status' in answer ? answer.status : statusClass(answer),
-        events: batch.length,
+        event_count: batch.length,
       });
     }
     if (mustSplit(judged, batch.length)) {

@@ -118,7 +118,10 @@ export interface Standin {
   allowEvent(eventId: string): void;
   /** Answer the next `n` requests only after `ms`. */
   slowNext(n: number, ms: number): void;
-  /** Hold the next `n` requests unanswered until `release()`; resolves when the first is held. */
+  /**
+   * Hold the next `n` valid requests unanswered until `release()`; resolves when the first is held.
+   * A held request is accepted when released, or when its sender goes away (status 0): Spotify had it.
+   */
   holdNext(n?: number): Promise<void>;
   release(): void;
   /** Resolves once `predicate` holds for what was received; rejects after `timeoutMs`. */
@@ -260,15 +263,17 @@ export async function startStandin(options: StandinOptions = {}): Promise<Standi
       script.holds--;
       record.status = -1; // held: no answer yet
       held.push(res);
-      res.on('close', () => {
-        if (!res.writableEnded) record.status = 0;
-      });
-      // Counted as accepted when released, as Spotify would have taken it.
-      res.on('finish', () => {
-        record.status = 200;
+      let taken = false;
+      const take = (status: number) => {
+        if (taken) return;
+        taken = true;
+        record.status = status;
         for (const e of events) standin.accepted.push(options.lean ? { event_id: (e as Obj).event_id } : (e as Obj));
         notify();
-      });
+      };
+      res.on('finish', () => take(200));
+      // The sender went away (killed) while held: Spotify had the whole request and took it; the answer was lost.
+      res.on('close', () => res.writableEnded || take(0));
       heldWaiter?.();
       heldWaiter = undefined;
       notify();
