@@ -105,6 +105,13 @@ describe('custom_data: the command props, validated by the tag rules', () => {
     expect(JSON.stringify(e)).not.toMatch(/example\.com|555/i);
   });
 
+  it('drops a free prop that holds an email address, as ingest does', () => {
+    const e = one({ custom_data: { note: 'call Ann@Example.com', channel: 'phone' } });
+    expect(e.body).toEqual({ channel: 'phone' });
+    expect(e.problems).toEqual(['purchase custom_data.note: looks like an email, dropped']);
+    expect(JSON.stringify(e)).not.toMatch(/example/i);
+  });
+
   it('keeps the top-level event_id: one in custom_data is dropped with a problem', () => {
     const e = one({ event_id: 'top', custom_data: { event_id: 'inner' } });
     expect(e.event_id).toBe('top');

@@ -11,6 +11,7 @@
  */
 import { isIP } from 'node:net';
 import { hashIdentifier, isEventCommand, text, validate, type Warn } from 'spdt-pixel/rules';
+import { hasEmail } from '../ingest/email.js';
 import type { ActionSource, Json, NewEvent } from '../store/types.js';
 
 export const MAX_EVENTS = 1000;
@@ -149,7 +150,10 @@ function eventTime(v: unknown, now: number): number | string {
   return Number.isNaN(time) ? bad : time;
 }
 
-/** The command's props, as the tag validates them; `email` / `phone_number` come out hashed. */
+/**
+ * The command's props, as the tag validates them: `email` / `phone_number` come out hashed, and a
+ * free prop that holds an email address is dropped, as ingest does (SPEC §5's guard).
+ */
 function customData(action: string, props: Fields | null | undefined, warn: Warn): Json {
   const own = props ? { ...props } : {};
   // The event's id is the top-level `event_id`: one in the props would silently compete with it.
@@ -157,7 +161,14 @@ function customData(action: string, props: Fields | null | undefined, warn: Warn
     delete own.event_id;
     warn('event_id', 'use the top-level event_id, dropped');
   }
-  return validate(action, own, {}, warn).body;
+  const { body, free } = validate(action, own, {}, warn);
+  for (const name of free) {
+    if (typeof body[name] == 'string' && hasEmail(body[name] as string)) {
+      delete body[name];
+      warn(name, 'looks like an email, dropped');
+    }
+  }
+  return body;
 }
 
 interface UserFacts {
