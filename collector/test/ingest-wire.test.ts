@@ -174,3 +174,15 @@ describe('imageEvent', () => {
     expect(e.problems).toEqual(['view event_id: not a string ≤ 128, replaced', 'view t: not epoch ms, receipt time used', 'view alias: not JSON']);
   });
 });
+
+describe('parseIngest on hostile bodies', () => {
+  it('walks any nesting depth without overflowing the stack', () => {
+    const deep = '['.repeat(30_000) + ']'.repeat(30_000);
+    expect(parseIngest(`{"v":1,"batch":[{"pid":"k","events":[],"x":${deep}}]}`, facts).events).toEqual([]);
+    const pii = `{"v":1,"batch":[{"pid":"k","events":[],"x":${'['.repeat(20_000)}{"email":1}${']'.repeat(20_000)}}]}`;
+    expect(parseIngest(pii, facts).rejection?.reason).toBe('pii');
+  });
+  it('finds a key written with \\u escapes', () => {
+    expect(parseIngest(body([event({ body: { x: 1 } })]).replace('"x"', '"\\u0065mail"'), facts).rejection?.reason).toBe('pii');
+  });
+});

@@ -31,7 +31,9 @@ export function parseIngest(text: string, facts: RequestFacts): Parsed {
   } catch {
     return { rejection: { reason: 'malformed_json', error: 'body: not valid JSON' } };
   }
-  const pii = findPii(json, 'body');
+  // A key `email` is written `"email"` in JSON unless escaped as \u…: most bodies skip the walk.
+  const mayHavePii = text.includes('"email"') || text.includes('"phone_number"') || text.includes('\\u');
+  const pii = mayHavePii ? findPii(json, 'body') : undefined;
   if (pii) return { rejection: { reason: 'pii', error: `${pii}: raw email or phone number, not accepted (send hashed_email / hashed_phone_number)` } };
   try {
     return { events: batchEvents(json, facts) };
@@ -41,20 +43,22 @@ export function parseIngest(text: string, facts: RequestFacts): Parsed {
   }
 }
 
-/** The path of the first key `email` or `phone_number` at any depth, or undefined. */
-export function findPii(value: unknown, path: string): string | undefined {
-  if (!value || typeof value != 'object') return undefined;
-  if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) {
-      const found = findPii(value[i], `${path}[${i}]`);
-      if (found) return found;
+/** The path of the first key `email` or `phone_number` at any depth, or undefined. Iterative: any nesting depth. */
+export function findPii(root: unknown, rootPath: string): string | undefined {
+  const stack: [unknown, string][] = [[root, rootPath]];
+  while (stack.length) {
+    const [value, path] = stack.pop()!;
+    if (!value || typeof value != 'object') continue;
+    if (Array.isArray(value)) {
+      for (let i = value.length - 1; i >= 0; i--) if (value[i] && typeof value[i] == 'object') stack.push([value[i], `${path}[${i}]`]);
+      continue;
     }
-    return undefined;
-  }
-  for (const key of Object.keys(value)) {
-    if (key == 'email' || key == 'phone_number') return `${path}.${key}`;
-    const found = findPii((value as Record<string, unknown>)[key], `${path}.${key}`);
-    if (found) return found;
+    const keys = Object.keys(value);
+    for (const key of keys) if (key == 'email' || key == 'phone_number') return `${path}.${key}`;
+    for (let i = keys.length - 1; i >= 0; i--) {
+      const child = (value as Record<string, unknown>)[keys[i]];
+      if (child && typeof child == 'object') stack.push([child, `${path}.${keys[i]}`]);
+    }
   }
   return undefined;
 }
