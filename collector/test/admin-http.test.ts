@@ -1,3 +1,4 @@
+import { networkInterfaces } from 'node:os';
 import { afterEach, describe, expect, it } from 'vitest';
 import { connection, KEY, openStream, startAdminApp, type AdminApp } from './support/admin-app.js';
 
@@ -53,6 +54,27 @@ describe('admin auth over HTTP, without SPDT_ADMIN_TOKEN', () => {
       }
       expect((await post('/api/deliveries/replay', '{}', headers)).status).toBe(401);
     }
+  });
+});
+
+describe('admin auth over HTTP, from a client that is not on loopback', () => {
+  /** This machine's own non-loopback address: a socket from it is a remote client to the collector. */
+  function outsideAddress(): string {
+    const address = Object.values(networkInterfaces()).flat().find((a) => a && !a.internal && a.family == 'IPv4');
+    if (!address) throw new Error('this test needs a non-loopback IPv4 address on the machine');
+    return address.address;
+  }
+
+  it('answers 401 without SPDT_ADMIN_TOKEN, and lets the token in', async () => {
+    const host = outsideAddress();
+    app = await startAdminApp({ host });
+    expect(app.url).toContain(host);
+    for (const path of ['/', '/api/events', '/api/stream', '/api/deliveries?state=dead', '/metrics']) expect((await get(path)).status, path).toBe(401);
+    await app.close();
+
+    app = await startAdminApp({ host, adminToken: ADMIN_TOKEN });
+    expect((await get('/api/events')).status).toBe(401);
+    expect((await get('/api/events', { authorization: `Bearer ${ADMIN_TOKEN}` })).status).toBe(200);
   });
 });
 
@@ -185,7 +207,7 @@ describe('GET /api/stream', () => {
   });
 
   it('sees what another node stored, by polling the store', async () => {
-    app = await startAdminApp({ pollMs: 50 });
+    app = await startAdminApp();
     const stream = await openStream(app.url + '/api/stream');
     await app.ctx.store.insert([app.event('from-elsewhere')]); // no change signal: another process wrote it
     expect((await stream.next((e) => e.event_id == 'from-elsewhere')).key).toBe(KEY);
@@ -193,7 +215,7 @@ describe('GET /api/stream', () => {
   });
 
   it('resumes after Last-Event-ID, and takes ?token=', async () => {
-    app = await startAdminApp({ adminToken: ADMIN_TOKEN, pollMs: 50 });
+    app = await startAdminApp({ adminToken: ADMIN_TOKEN });
     const first = await openStream(`${app.url}/api/stream?token=${ADMIN_TOKEN}`);
     await app.ctx.store.insert([app.event('r1')]);
     await first.next((e) => e.event_id == 'r1');
@@ -277,12 +299,15 @@ describe('GET /metrics', () => {
   });
 });
 
-/** Every sample line of a Prometheus text exposition, by series; throws on a line that is not one. */
+/**
+ * Every sample line of a Prometheus text exposition, by series; throws on a line that is not one.
+ * Values as Prometheus reads them (Go's ParseFloat: NaN and Inf in any letter case; prom-client writes `Nan`).
+ */
 function parsePrometheus(text: string): Map<string, number> {
   const samples = new Map<string, number>();
   for (const line of text.split('\n')) {
     if (line === '' || line.startsWith('# HELP ') || line.startsWith('# TYPE ')) continue;
-    const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*(\{[^}]*\})?) (-?[0-9.e+-]+|NaN|[+-]Inf)$/.exec(line);
+    const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*(\{[^}]*\})?) (-?[0-9.e+-]+|nan|[+-]inf)$/i.exec(line);
     if (!match) throw new Error('not a Prometheus sample line: ' + line);
     samples.set(match[1], Number(match[3]));
   }

@@ -48,7 +48,7 @@ async function deliver(eventId: string) {
 
 describe('the live view', () => {
   it('shows stored events newest on top, then new ones live, updating a row in place when its delivery changes', async () => {
-    app = await startAdminApp({ adminToken: TOKEN, pollMs: 60_000 });
+    app = await startAdminApp({ adminToken: TOKEN });
     const base = Date.now() - 10_000;
     await app.ctx.store.insert([app.event('old-1', { received_at: base }), app.event('old-2', { received_at: base + 1000, problems: ['purchase currency: not a currency code'] })]);
     const p = await openPage();
@@ -102,7 +102,7 @@ describe('the live view', () => {
   });
 
   it('replays a dead delivery from its row', async () => {
-    app = await startAdminApp({ adminToken: TOKEN, pollMs: 100 });
+    app = await startAdminApp({ adminToken: TOKEN });
     await app.ctx.store.insert([app.event('dead-1')]);
     const now = Date.now();
     const [claimed] = await app.ctx.store.claim({ limit: 10, now: now + 1, leaseMs: 60_000, worker: 'page-test' });

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { KEY, startAdminApp, type AdminApp } from './support/admin-app.js';
+import { KEY, startAdminApp, UID, type AdminApp } from './support/admin-app.js';
 
 const SERVER_TOKEN = 'server-t0ken-for-tests';
 const RAW_EMAIL = 'Ann.Raw+crm@Example.org';
@@ -94,13 +94,23 @@ describe('POST /api/v1/conversion', () => {
 
   it('is the same event as a pixel event with its key and event_id: stored and delivered once', async () => {
     app = await startAdminApp({ serverToken: SERVER_TOKEN });
-    await app.ctx.store.insert([app.event('SP-ORD-67890')]); // what the tag sent first
+    // What the tag sent first, through the real ingest endpoint.
+    const beacon = {
+      v: 1,
+      sent_at: Date.now(),
+      batch: [{ pid: KEY, uid: UID, events: [{ action: 'purchase', event_id: 'SP-ORD-67890', time: Date.now() - 1000, body: { url: 'https://shop.example/thanks', value: 149.99, currency: 'USD' } }] }],
+    };
+    expect((await fetch(app.url + '/v1/ingest', { method: 'POST', body: JSON.stringify(beacon) })).status).toBe(204);
     const res = await send(conversion());
     expect(await res.json()).toEqual({ received: 1, event_ids: ['SP-ORD-67890'] });
     const stored = await app.ctx.store.events({ limit: 10 });
     expect(stored).toHaveLength(1);
     expect(stored[0].transport).toBe('beacon');
     expect(stored[0].deliveries).toHaveLength(1);
+    const metrics = await (await fetch(app.url + '/metrics')).text();
+    expect(metrics).toMatch(/^spdt_events_received_total\{transport="server"\} 1$/m);
+    expect(metrics).not.toMatch(/^spdt_events_stored_total\{transport="server"\}/m); // received, never stored twice
+    expect(metrics).toMatch(/^spdt_events_stored_total\{transport="beacon"\} 1$/m);
     // A pixel event under another key is another event.
     await send(conversion({ pixel_id: 'another-key' }));
     expect(await app.ctx.store.events({ limit: 10 })).toHaveLength(2);

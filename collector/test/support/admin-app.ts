@@ -1,6 +1,9 @@
 /**
- * The admin and conversion routes served over real HTTP on 127.0.0.1, on the real SQLite store in a
- * temporary directory, with a logger that keeps every line (so tests can search it for tokens).
+ * The real collector (`createCollector`, relay off) over HTTP on 127.0.0.1, on the real SQLite store
+ * in a temporary directory, with a logger that keeps every line (so tests can search it for tokens).
+ *
+ * `pollMs` instead builds a bare app with only the admin and conversion routes and that stream poll
+ * interval: the one way to show that a stream is woken by the change signal and not by its poll.
  */
 import { EventEmitter } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -13,6 +16,7 @@ import { registerAdmin } from '../../src/admin/routes.js';
 import type { CollectorContext, Config, Connection, Logger } from '../../src/context.js';
 import { registerConversions } from '../../src/conversions/routes.js';
 import { planDeliveries } from '../../src/relay/plan.js';
+import { createCollector } from '../../src/server.js';
 import { openSqliteStore } from '../../src/store/sqlite.js';
 import type { NewEvent } from '../../src/store/types.js';
 
@@ -34,6 +38,8 @@ export interface AdminAppOptions {
   serverToken?: string;
   connections?: Connection[];
   pollMs?: number;
+  /** Where the collector listens (default 127.0.0.1). */
+  host?: string;
 }
 
 export const connection = (id = 'conn-1'): Connection => ({ connection_id: id, token: 'capi-token-' + id, custom: {}, url: 'http://127.0.0.1:9/' });
@@ -42,7 +48,7 @@ export async function startAdminApp(options: AdminAppOptions = {}): Promise<Admi
   const dir = mkdtempSync(join(tmpdir(), 'spdt-admin-'));
   const config: Config = {
     port: 0,
-    host: '127.0.0.1',
+    host: options.host ?? '127.0.0.1',
     dataDir: dir,
     adminToken: options.adminToken,
     serverToken: options.serverToken,
@@ -55,16 +61,30 @@ export async function startAdminApp(options: AdminAppOptions = {}): Promise<Admi
   const logs: string[] = [];
   const line = (level: string) => (msg: string, fields?: Record<string, unknown>) => void logs.push(JSON.stringify({ level, msg, ...fields }));
   const log: Logger = { info: line('info'), warn: line('warn'), error: line('error') };
-  const ctx: CollectorContext = { config, store: openSqliteStore(dir), registry: new Registry(), log, changes: new EventEmitter() };
-
-  const app = Fastify();
-  registerAdmin(app, ctx, { stream: { pollMs: options.pollMs ?? 100, heartbeatMs: 200 } });
-  registerConversions(app, ctx);
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  const address = app.server.address() as { port: number };
+  let ctx: CollectorContext;
+  let url: string;
+  let stop: () => Promise<void>;
+  if (options.pollMs === undefined) {
+    const collector = await createCollector(config, { log, relay: false });
+    ({ url } = await collector.listen());
+    ctx = collector.ctx;
+    stop = () => collector.close();
+  } else {
+    const store = openSqliteStore(dir);
+    ctx = { config, store, registry: new Registry(), log, changes: new EventEmitter() };
+    const app = Fastify();
+    registerAdmin(app, ctx, { stream: { pollMs: options.pollMs, heartbeatMs: 200 } });
+    registerConversions(app, ctx);
+    await app.listen({ host: config.host, port: 0 });
+    url = `http://${config.host}:${(app.server.address() as { port: number }).port}`;
+    stop = async () => {
+      await app.close();
+      await store.close();
+    };
+  }
 
   return {
-    url: `http://127.0.0.1:${address.port}`,
+    url,
     dir,
     ctx,
     logs,
@@ -90,8 +110,7 @@ export async function startAdminApp(options: AdminAppOptions = {}): Promise<Admi
       return event;
     },
     async close() {
-      await app.close();
-      await ctx.store.close();
+      await stop();
       rmSync(dir, { recursive: true, force: true });
     },
   };
