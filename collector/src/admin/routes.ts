@@ -95,8 +95,12 @@ export function registerAdmin(app: FastifyInstance, ctx: CollectorContext, optio
     });
 
     const streamOptions = { ...STREAM_DEFAULTS, ...options.stream };
-    admin.get('/api/stream', async (request, reply) => {
-      const cursor = resumeCursor(request.headers['last-event-id']) ?? (await ctx.store.cursor());
+    // No automatic HEAD twin: a hijacked stream has no head-only form.
+    admin.get('/api/stream', { exposeHeadRoute: false }, async (request, reply) => {
+      // A browser resuming (Last-Event-ID) gets what it missed; an id from before a store was
+      // replaced (newer than anything in it) would wait for changes that never come: start now.
+      const now = await ctx.store.cursor();
+      const cursor = Math.min(resumeCursor(request.headers['last-event-id']) ?? now, now);
       reply.hijack();
       const res = reply.raw;
       res.writeHead(200, {

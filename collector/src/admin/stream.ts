@@ -49,6 +49,7 @@ export function pumpChanges(
   let reading = false;
   let again = false;
   let stopped = false;
+  let failing = false; // a store that is down is logged once, not at every poll
 
   async function read() {
     if (stopped) return;
@@ -67,11 +68,13 @@ export function pumpChanges(
           res.write(`${last ? `id: ${changes.cursor}\n` : ''}data: ${JSON.stringify(presentEvent(event))}\n\n`);
         });
         cursor = changes.cursor;
+        failing = false;
         if (res.writableLength > options.maxBufferedBytes) return stop();
         if (changes.events.length >= options.batch) again = true;
       } while (again && !stopped);
     } catch (err) {
-      ctx.log.warn('live stream could not read the store', { error: (err as Error).message });
+      if (!failing) ctx.log.warn('live stream could not read the store', { error: (err as Error).message });
+      failing = true;
     } finally {
       reading = false;
     }
