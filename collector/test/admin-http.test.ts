@@ -253,6 +253,7 @@ describe('dead deliveries and replay', () => {
     const dead = await (await get('/api/deliveries?state=dead')).json();
     expect(dead.map((d: { event_id: string }) => d.event_id).sort()).toEqual(['d1', 'd2']);
     expect(dead[0]).toMatchObject({ state: 'dead', last_status: 400, last_error: 'bad event', key: KEY });
+    expect(['event_id', 'key', ...DELIVERY_FIELDS]).toEqual(expect.arrayContaining(Object.keys(dead[0])));
 
     expect(await (await post('/api/deliveries/replay', JSON.stringify({ event_ids: ['d1', 'ok', 'unknown'] }))).json()).toEqual({ replayed: 1 });
     expect(await (await post('/api/deliveries/replay', '{}')).json()).toEqual({ replayed: 1 });

@@ -38,3 +38,8 @@ export function presentEvent(e: StoredEvent): StoredEvent {
     deliveries: e.deliveries.map(presentDelivery),
   };
 }
+
+/** A row of `/api/deliveries`: which event, then the delivery. */
+export function presentListedDelivery(d: Delivery & { event_id: string; key: string }): Delivery & { event_id: string; key: string } {
+  return { event_id: d.event_id, key: d.key, ...presentDelivery(d) };
+}

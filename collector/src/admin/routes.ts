@@ -12,7 +12,7 @@ import type { CollectorContext } from '../context.js';
 import { adminAllowed } from './auth.js';
 import { registerAdminMetrics } from './metrics.js';
 import { deliveryQuery, eventQuery, replayBody } from './params.js';
-import { presentEvent } from './present.js';
+import { presentEvent, presentListedDelivery } from './present.js';
 import { pumpChanges, resumeCursor, STREAM_DEFAULTS, type LiveStream, type StreamOptions } from './stream.js';
 
 const PUBLIC_DIR = new URL('../../public/', import.meta.url);
@@ -82,7 +82,8 @@ export function registerAdmin(app: FastifyInstance, ctx: CollectorContext, optio
     admin.get('/api/deliveries', async (request, reply) => {
       const query = deliveryQuery(request.query as Record<string, unknown>);
       if (!query.ok) return reply.code(400).send({ error: query.error });
-      return reply.header('cache-control', 'no-store').send(await ctx.store.deliveries(query.value));
+      const deliveries = await ctx.store.deliveries(query.value);
+      return reply.header('cache-control', 'no-store').send(deliveries.map(presentListedDelivery));
     });
 
     admin.post('/api/deliveries/replay', async (request, reply) => {
