@@ -17,11 +17,11 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import { registerAdmin } from './admin/routes.js';
 import type { CollectorContext, Config, Logger } from './context.js';
 import { registerConversions } from './conversions/routes.js';
+import { ingestEndpoint, MAX_INGEST_BODY, MAX_USER_AGENT, type IngestEndpoint } from './ingest-endpoint.js';
 import { clientIp, requestScheme } from './ingest/client.js';
 import { deviceCookie } from './ingest/cookie.js';
 import type { RequestFacts } from './ingest/event.js';
 import { imageEvent, type Query } from './ingest/image.js';
-import { parseIngest } from './ingest/wire.js';
 import { createLogger } from './log.js';
 import { createIngestMetrics, createRegistry, type IngestMetrics } from './metrics.js';
 import { planDeliveries } from './relay/plan.js';
@@ -29,8 +29,7 @@ import { startRelay, type Relay, type RelayOptions } from './relay/worker.js';
 import { openStore } from './store/open.js';
 import type { NewDelivery, NewEvent, Store } from './store/types.js';
 
-/** A request body is never larger (SPEC §6); more is 413 and is not read on. */
-export const MAX_INGEST_BODY = 64 * 1024;
+export { MAX_INGEST_BODY };
 
 /** Limits against slow or hostile clients. */
 export interface Limits {
@@ -89,7 +88,6 @@ const PREFLIGHT = {
   'access-control-allow-headers': 'Content-Type',
   'access-control-max-age': '86400',
 };
-const MAX_USER_AGENT = 512;
 
 export async function createCollector(config: Config, options: CollectorOptions = {}): Promise<Collector> {
   const log =
@@ -102,6 +100,10 @@ export async function createCollector(config: Config, options: CollectorOptions 
   const ctx: CollectorContext = { config, store, registry, log, changes };
   const limits = { ...DEFAULT_LIMITS, ...options.limits };
   const plan = options.plan ?? ((event: NewEvent) => planDeliveries(event, config.connections));
+
+  const metrics = createIngestMetrics(registry);
+  const storeDown = throttled(log, 'store write failed; answering 503 (image hits are lost)');
+  const endpoint: IngestEndpoint | undefined = config.role == 'relay' ? undefined : ingestEndpoint(ctx, metrics, plan, storeDown);
 
   const app = Fastify({
     logger: false,
@@ -117,7 +119,10 @@ export async function createCollector(config: Config, options: CollectorOptions 
           keepAliveTimeout: limits.keepAliveTimeoutMs,
           connectionsCheckingInterval: limits.checkIntervalMs,
         },
-        handler as (req: IncomingMessage, res: ServerResponse) => void,
+        // The hot path answers its own requests before Fastify routes them (ingest-endpoint.ts).
+        endpoint
+          ? (req: IncomingMessage, res: ServerResponse) => endpoint.handle(req, res) || handler(req, res)
+          : (handler as (req: IncomingMessage, res: ServerResponse) => void),
       );
       server.maxRequestsPerSocket = limits.maxRequestsPerSocket;
       server.maxConnections = limits.maxConnections;
@@ -133,7 +138,7 @@ export async function createCollector(config: Config, options: CollectorOptions 
     const ok = await store.healthy().catch(() => false);
     return reply.code(ok ? 200 : 503).header('cache-control', 'no-store').send({ ok });
   });
-  if (config.role != 'relay') registerPublic(app, ctx, createIngestMetrics(registry), plan);
+  if (config.role != 'relay') registerPublic(app, ctx, metrics, plan, storeDown);
   registerAdmin(app, ctx);
   const customPlan = options.plan;
   registerConversions(app, ctx, customPlan && ((event) => customPlan(event as NewEvent)));
@@ -154,6 +159,7 @@ export async function createCollector(config: Config, options: CollectorOptions 
     },
     close() {
       closing ??= (async () => {
+        endpoint?.drain();
         const timer = setTimeout(() => app.server.closeAllConnections(), DRAIN_MS);
         try {
           await Promise.all([app.close(), relay?.stop()]);
@@ -167,13 +173,17 @@ export async function createCollector(config: Config, options: CollectorOptions 
   };
 }
 
-/** `POST /v1/ingest`, its preflight, `GET /v1/img` and `GET /ping.min.js`. */
-function registerPublic(app: FastifyInstance, ctx: CollectorContext, metrics: IngestMetrics, plan: (event: NewEvent) => NewDelivery[]) {
+/** The preflights, `GET /v1/img` and `GET /ping.min.js` (`POST /v1/ingest` is answered before Fastify, ingest-endpoint.ts). */
+function registerPublic(
+  app: FastifyInstance,
+  ctx: CollectorContext,
+  metrics: IngestMetrics,
+  plan: (event: NewEvent) => NewDelivery[],
+  storeDown: (error: unknown) => void,
+) {
   const { config, store, log, changes } = ctx;
-  const storeDown = throttled(log, 'store write failed; answering 503 (image hits are lost)');
-  const received = { beacon: metrics.received.labels('beacon'), image: metrics.received.labels('image'), noscript: metrics.received.labels('noscript') };
-  const stored = { beacon: metrics.stored.labels('beacon'), image: metrics.stored.labels('image'), noscript: metrics.stored.labels('noscript') };
-  const ingestTime = metrics.duration.labels('ingest');
+  const received = { image: metrics.received.labels('image'), noscript: metrics.received.labels('noscript') };
+  const stored = { image: metrics.stored.labels('image'), noscript: metrics.stored.labels('noscript') };
   const imageTime = metrics.duration.labels('img');
 
   const facts = (request: FastifyRequest): RequestFacts => {
@@ -210,38 +220,6 @@ function registerPublic(app: FastifyInstance, ctx: CollectorContext, metrics: In
 
     scope.options('/v1/ingest', (_request, reply) => reply.code(204).headers(PREFLIGHT).send());
     scope.options('/v1/img', (_request, reply) => reply.code(204).headers(PREFLIGHT).send());
-
-    scope.post('/v1/ingest', async (request, reply) => {
-      const started = performance.now();
-      reply.headers(CORS);
-      try {
-        const parsed = parseIngest(typeof request.body == 'string' ? request.body : '', facts(request));
-        if (parsed.rejection) {
-          metrics.rejected.inc({ reason: parsed.rejection.reason });
-          return reply.code(400).send({ error: parsed.rejection.error });
-        }
-        const { events } = parsed;
-        for (const event of events) event.deliveries = plan(event);
-        let inserted: boolean[];
-        try {
-          ({ inserted } = await store.insert(events));
-        } catch (error) {
-          metrics.rejected.inc({ reason: 'store_unavailable' });
-          storeDown(error);
-          return reply.code(503).send({ error: 'store unavailable, retry later' });
-        }
-        received.beacon.inc(events.length);
-        const fresh = inserted.filter(Boolean).length;
-        if (fresh) {
-          stored.beacon.inc(fresh);
-          changes.emit('change');
-        }
-        setCookie(request, reply, events.find((e) => e.uid)?.uid);
-        return reply.code(204).send();
-      } finally {
-        ingestTime.observe((performance.now() - started) / 1000);
-      }
-    });
 
     scope.get('/v1/img', async (request, reply) => {
       const started = performance.now();
