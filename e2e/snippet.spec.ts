@@ -273,10 +273,12 @@ test.describe('SPEC §1: the loader snippet', () => {
     const page = await context.newPage();
     const seen = watchPage(page);
     const image = page.waitForRequest((r) => r.url().includes('/v1/img?'));
-    await page.goto(site.page(html(ours(key))));
+    const url = site.page(html(ours(key)));
+    await page.goto(url);
     expect(new URL((await image).url()).searchParams.get('key')).toBe(key);
     const [view] = await site.waitForEvents(key, 1);
-    expect(view).toMatchObject({ key, action: 'view', ns: true, transport: 'image' });
+    // The page's URL comes from the image request's Referer (SPEC §8).
+    expect(view).toMatchObject({ key, action: 'view', transport: 'noscript', body: { url } });
     expectClean(seen);
     await context.close();
   });
