@@ -279,6 +279,11 @@ test.describe('SPEC §1: the loader snippet', () => {
     const [view] = await site.waitForEvents(key, 1);
     // The page's URL comes from the image request's Referer (SPEC §8).
     expect(view).toMatchObject({ key, action: 'view', transport: 'noscript', body: { url } });
+    // The hit carries no event id: each page load gets its own, so a second view is not a duplicate.
+    await page.reload();
+    const views = await site.waitForEvents(key, 2);
+    expect(views.map((e) => [e.action, e.transport])).toEqual([['view', 'noscript'], ['view', 'noscript']]);
+    expect(views[1].event_id).not.toBe(views[0].event_id);
     expectClean(seen);
     await context.close();
   });
