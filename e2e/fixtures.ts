@@ -1,31 +1,43 @@
 /**
- * The e2e harness: the real reference collector (one per worker, its own data directory) serving
- * the real dist/ping.min.js, plus pages each test mounts on the same server. Hostnames under
- * example.co.uk resolve to this machine (see playwright.config.ts), so cookie domains are real.
+ * The e2e harness: the product collector (`spdt-collector`, built to collector/dist by `npm run
+ * build`), one per worker in this process with its own SQLite data directory, serving the real
+ * dist/ping.min.js; next to its routes, the pages each test mounts and the files of dist/ under
+ * /dist/. It runs in its loopback dev mode (no admin token), so the harness reads /api/events from
+ * here. Hostnames under example.co.uk resolve to this machine (see playwright.config.ts), so
+ * cookie domains are real.
  */
 import { test as base, expect, type Page } from '@playwright/test';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import { startServer } from '../examples/collector/server.mjs';
+import fastifyStatic from '@fastify/static';
+import type { FastifyInstance } from 'fastify';
+import { createCollector, createLogger, loadConfig } from 'spdt-collector';
 
 export { expect };
 
+/** An event as the collector's /api/events shows it (SPEC §8); absent fields are left out. */
 export interface StoredEvent {
   key: string;
   action: string;
   event_id: string;
   time: number;
+  received_at: number;
   uid?: string;
   sid?: string;
   cid?: string;
   alias?: Record<string, string>;
   opt_out_targeting?: boolean;
-  transport: 'beacon' | 'image';
-  ns?: boolean;
+  transport: 'beacon' | 'image' | 'noscript' | 'server';
+  action_source: string;
+  /** Shortened (IPv4 /24) once no delivery needs it: at once here, with no Spotify connection. */
+  ip: string;
+  user_agent?: string;
   body: Record<string, any>;
+  /** What the collector's validation had to drop or change, in the tag's words. */
+  problems: string[];
+  deliveries: unknown[];
 }
 
 interface MountedPage {
@@ -129,30 +141,59 @@ export async function sendMarker(page: Page, site: Site, key: string): Promise<S
 /** Resolves once the tag has installed itself on the page. */
 export const tagLoaded = (page: Page) => page.waitForFunction(() => (window as any).spdt && (window as any).spdt.version);
 
+/**
+ * The mounted pages (any method, so a page can also stand in for an endpoint) and dist/ under
+ * /dist/, in a scope of their own that takes any body: none of it collides with the collector's
+ * routes (/, /live.*, /api/*, /v1/*, /ping.min.js, /healthz, /metrics), which win over `/*`.
+ */
+function mountPages(app: FastifyInstance, pages: Map<string, MountedPage>): void {
+  void app.register(async (scope) => {
+    scope.removeAllContentTypeParsers();
+    scope.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+    await scope.register(fastifyStatic, { root: path.join(ROOT, 'dist'), serve: false, cacheControl: false });
+    scope.route({
+      method: ['GET', 'HEAD', 'POST'],
+      url: '/*',
+      handler: async (request, reply) => {
+        const p = request.url.split('?')[0];
+        const mounted = pages.get(p);
+        if (mounted) {
+          return reply
+            .code(200)
+            .headers({ 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store', ...mounted.headers })
+            .send(mounted.html);
+        }
+        if (p.startsWith('/dist/') && request.method != 'POST') {
+          return reply.header('cache-control', 'no-cache').sendFile(decodeURIComponent(p.slice('/dist/'.length)));
+        }
+        return reply.code(404).send({ error: 'not found' });
+      },
+    });
+  });
+}
+
 export const test = base.extend<{ site: Site }, { server: { site: Site; close(): Promise<void> } }>({
   server: [
     async ({}, use) => {
       const pages = new Map<string, MountedPage>();
       const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'spdt-e2e-'));
-      const handler = async (req: IncomingMessage, res: ServerResponse, p: string) => {
-        const mounted = pages.get(p);
-        if (!mounted) return false;
-        res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8', 'Cache-Control': 'no-store', ...mounted.headers });
-        res.end(mounted.html);
-        return true;
-      };
-      const server = await startServer({ port: 0, root: ROOT, dataDir, handler });
-      const origin = `http://localhost:${server.port}`;
+      // Only what the harness sets: no admin token, database or Spotify connection from the shell.
+      const config = loadConfig({ PORT: '0', HOST: '127.0.0.1', SPDT_DATA_DIR: dataDir });
+      const collector = await createCollector(config, { relay: false, log: createLogger({ level: 'warn' }) });
+      mountPages(collector.app, pages);
+      const { port } = await collector.listen();
+      const origin = `http://localhost:${port}`;
       const site: Site = {
         origin,
-        port: server.port,
+        port,
         page(body, options = {}) {
           const p = options.path ?? `/t/${process.pid}-${++pageCounter}.html`;
           pages.set(p, { html: body, headers: options.headers ?? {} });
-          return `http://${options.host ?? 'localhost'}:${server.port}${p}`;
+          return `http://${options.host ?? 'localhost'}:${port}${p}`;
         },
         async events(key) {
-          const res = await fetch(`${origin}/api/events?key=${encodeURIComponent(key)}`);
+          const res = await fetch(`${origin}/api/events?key=${encodeURIComponent(key)}&limit=10000`);
+          if (!res.ok) throw new Error(`/api/events answered ${res.status}: ${await res.text()}`);
           return (await res.json()) as StoredEvent[];
         },
         async waitForEvents(key, count) {
@@ -163,8 +204,8 @@ export const test = base.extend<{ site: Site }, { server: { site: Site; close():
           return events;
         },
       };
-      await use({ site, close: () => server.close() });
-      await server.close();
+      await use({ site, close: () => collector.close() });
+      await collector.close();
       fs.rmSync(dataDir, { recursive: true, force: true });
     },
     { scope: 'worker' },

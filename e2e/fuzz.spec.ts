@@ -3,7 +3,7 @@
  * or leave a promise rejection unhandled"; §6 request bodies of at most 64 KiB): the real tag,
  * loaded by Spotify's snippet, takes 5,000 seeded random calls (the first ones queued by the stub
  * before the tag loads; then through `spdt`, `spdt.emit`, the old stub, `spdt._q.push` and
- * `spdt.on`/`off`), against the real reference collector.
+ * `spdt.on`/`off`), against the real collector.
  *
  * The calls are made inside the page by test/helpers/fuzz.ts, shipped there with
  * `makeFuzz.toString()` (the generator is one self-contained function), so hostile values live

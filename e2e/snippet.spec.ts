@@ -273,10 +273,17 @@ test.describe('SPEC §1: the loader snippet', () => {
     const page = await context.newPage();
     const seen = watchPage(page);
     const image = page.waitForRequest((r) => r.url().includes('/v1/img?'));
-    await page.goto(site.page(html(ours(key))));
+    const url = site.page(html(ours(key)));
+    await page.goto(url);
     expect(new URL((await image).url()).searchParams.get('key')).toBe(key);
     const [view] = await site.waitForEvents(key, 1);
-    expect(view).toMatchObject({ key, action: 'view', ns: true, transport: 'image' });
+    // The page's URL comes from the image request's Referer (SPEC §8).
+    expect(view).toMatchObject({ key, action: 'view', transport: 'noscript', body: { url } });
+    // The hit carries no event id: each page load gets its own, so a second view is not a duplicate.
+    await page.reload();
+    const views = await site.waitForEvents(key, 2);
+    expect(views.map((e) => [e.action, e.transport])).toEqual([['view', 'noscript'], ['view', 'noscript']]);
+    expect(views[1].event_id).not.toBe(views[0].event_id);
     expectClean(seen);
     await context.close();
   });

@@ -1,7 +1,7 @@
 /**
  * SPEC §6 (wire protocol v1): batching, request size, the image fallback, the outbox, and
  * delivery when the page is hidden or left — the real tag in real Chromium, checked on the
- * requests the browser really made and on what the reference collector stored.
+ * requests the browser really made and on what the collector stored.
  */
 import type { Page, Request } from '@playwright/test';
 import { test, expect, html, spotifySnippet, newKey, tagLoaded, watchPage, type Site, type StoredEvent, expectClean } from './fixtures';
