@@ -30,7 +30,7 @@ export interface Request {
 export const MAX_BODY = 65536;
 const MAX_URL = 8000;
 const MAX_OUTBOX = 500;
-/** What may wait in page memory while the browser refuses (a collector blocked by CSP, say). */
+/** What may wait in page memory while the browser keeps refusing (an extension blocking it, say). */
 export const MAX_WAITING = 5000;
 export const MAX_WAITING_BYTES = 4 << 20;
 /** The retry after an accepted request; it doubles while refusals continue, up to 5 s. */
@@ -61,8 +61,8 @@ export function shrink(e: OutEvent, render: (body: Props) => string, fits: (rend
 /** On the wire an event is its action, event_id, time and body (undefined drops out of JSON). */
 const wire = (e: OutEvent) => ({ ...e, key: undefined, free: undefined });
 
-/** An event's UTF-8 bytes on the wire, as a request body will carry it. */
-export const sizeOf = (e: OutEvent): number => byteLength(JSON.stringify(wire(e)));
+/** An event's size on the wire in characters (bytes for ASCII text): cheap, and a lower bound. */
+export const sizeOf = (e: OutEvent): number => JSON.stringify(wire(e)).length;
 
 /**
  * The next request of the outbox: the events at its front that fit one body of at most 64 KiB,
@@ -82,12 +82,14 @@ export function nextRequest(outbox: OutEvent[], header: (key: string) => Props, 
     });
   const fits = (rendered: string) => byteLength(rendered) <= MAX_BODY;
   let n = 0;
-  for (let left = room; n < outbox.length && (left -= sizeOf(outbox[n]) + 1) >= 0; ) n++;
+  let used = 0;
+  for (let size; n < outbox.length && used + (size = sizeOf(outbox[n]) + 1) <= room; n++) used += size;
   const events = outbox.slice(0, n || 1);
   const body = render(events);
   const over = byteLength(body) - MAX_BODY;
-  // The envelope and the headers come on top: count again with that much less room.
-  if (over > 0 && n > 1) return nextRequest(events, header, sentAt, room - over);
+  // The envelope, the headers and multi-byte characters come on top: count again, in the room
+  // that leaves (fewer events each time).
+  if (over > 0 && n > 1) return nextRequest(events, header, sentAt, (used * MAX_BODY) / (over + MAX_BODY));
   if (events[0]) return { body: over > 0 ? shrink(events[0], (b) => render([{ ...events[0], body: b }]), fits) : body, events };
 }
 
