@@ -186,3 +186,22 @@ describe('parseIngest on hostile bodies', () => {
     expect(parseIngest(body([event({ body: { x: 1 } })]).replace('"x"', '"\\u0065mail"'), facts).rejection?.reason).toBe('pii');
   });
 });
+
+describe('emails where ids and names go', () => {
+  it('refuses a body whose key, action or event_id holds an email', () => {
+    expect(parseIngest(body([event({ event_id: 'ann@example.com' })]), facts).rejection).toEqual({ reason: 'pii', error: 'batch[0].events[0].event_id: looks like an email address, not accepted' });
+    expect(parseIngest(body([event({ action: 'ann%40example.com' })]), facts).rejection?.reason).toBe('pii');
+    expect(parseIngest(body([event()], { pid: 'ann@example.com' }), facts).rejection?.reason).toBe('pii');
+  });
+  it('drops email-looking visitor ids and never names an email in a problem', () => {
+    const [stored] = parseIngest(body([event({ body: { 'ann@example.com': 1 } })], { uid: 'ann@example.com' }), facts).events!;
+    expect(stored.uid).toBeUndefined();
+    expect(JSON.stringify(stored)).not.toContain('ann@');
+    expect(stored.problems).toEqual(['batch uid: looks like an email, dropped', '[email]: not a valid name']);
+  });
+  it('records no image hit whose key or action is an email, and replaces such an eid', () => {
+    expect(imageEvent({ key: 'ann@example.com', a: 'view' }, undefined, facts)).toBeUndefined();
+    expect(imageEvent({ key: 'k', a: 'ann%40example.com' }, undefined, facts)).toBeUndefined();
+    expect(imageEvent({ key: 'k', a: 'view', eid: 'ann@example.com' }, undefined, facts)!.event_id).toHaveLength(36);
+  });
+});
