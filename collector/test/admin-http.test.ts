@@ -302,6 +302,17 @@ describe('GET /metrics', () => {
   });
 });
 
+describe('a relay-only node (SPDT_ROLE=relay)', () => {
+  it('answers /metrics (with auth) and no other admin or conversion endpoint', async () => {
+    app = await startAdminApp({ role: 'relay', serverToken: 'server-token' });
+    expect((await get('/metrics')).status).toBe(200);
+    expect((await get('/metrics', { 'x-forwarded-for': '203.0.113.9' })).status).toBe(401);
+    for (const path of ['/', '/api/events', '/api/stream', '/api/deliveries?state=dead']) expect((await get(path)).status, path).toBe(404);
+    expect((await post('/api/deliveries/replay', '{}')).status).toBe(404);
+    expect((await post('/api/v1/conversion', '{}', { authorization: 'Bearer server-token' })).status).toBe(404);
+  });
+});
+
 /**
  * Every sample line of a Prometheus text exposition, by series; throws on a line that is not one.
  * Values as Prometheus reads them (Go's ParseFloat: NaN and Inf in any letter case; prom-client writes `Nan`).
