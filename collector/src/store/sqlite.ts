@@ -364,10 +364,11 @@ function prepareStatements(db: Database.Database) {
        WHERE id = ?`,
     ),
     // A delivery of the event changed: it moves to the end of the change feed, and once none of its
-    // deliveries is pending its IP is shortened, in the same transaction.
+    // deliveries is pending its IP is shortened, in the same transaction. (`+state`: look the
+    // event's few deliveries up by event_seq, never scan every pending delivery by state.)
     touchEvent: prepare(
       `UPDATE events SET change_seq = @change,
-         ip = CASE WHEN EXISTS (SELECT 1 FROM deliveries WHERE event_seq = @seq AND state = 'pending') THEN ip ELSE spdt_shorten_ip(ip) END
+         ip = CASE WHEN EXISTS (SELECT 1 FROM deliveries WHERE event_seq = @seq AND +state = 'pending') THEN ip ELSE spdt_shorten_ip(ip) END
        WHERE seq = @seq`,
     ),
     replayAll: prepare(
