@@ -28,7 +28,7 @@ import {
 export interface RelayOptions {
   /** No answer within this is no answer (default 10 s). */
   timeoutMs?: number;
-  /** How long a claim is ours (default and at most 60 s, SPEC §11). */
+  /** How long a claim is ours (default `SPDT_RELAY_LEASE_MS`, else 60 s; at most 60 s, SPEC §11). */
   leaseMs?: number;
   /** Batches in flight per connection (default 2: one is sent while the next is claimed). */
   concurrency?: number;
@@ -56,7 +56,7 @@ interface Sendable {
 export function startRelay(ctx: CollectorContext, options: RelayOptions = {}): Relay {
   const { connections, relay: settings } = ctx.config;
   const timeoutMs = options.timeoutMs ?? TIMEOUT_MS;
-  const leaseMs = Math.min(options.leaseMs ?? MAX_LEASE_MS, MAX_LEASE_MS);
+  const leaseMs = Math.min(options.leaseMs ?? settings.leaseMs ?? MAX_LEASE_MS, MAX_LEASE_MS);
   const pollMs = options.pollMs ?? Math.min(1000, Math.max(50, settings.retryMs));
   const random = options.random ?? Math.random;
   const worker = options.worker ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
