@@ -61,14 +61,14 @@ function start(kind, env = {}) {
   return next().then(({ port }) => ({ child, port, ask: (m) => (child.send(m), next()) }));
 }
 
-function load(port, options = {}) {
+/** Load for `seconds`, or for `amount` requests. */
+function load(port, { seconds = SECONDS, amount } = {}) {
   return new Promise((resolve, reject) => {
     const instance = autocannon(
       {
         url: `http://127.0.0.1:${port}`,
         connections: CONNECTIONS,
-        duration: SECONDS,
-        ...options,
+        ...(amount ? { amount } : { duration: seconds }),
         requests: [
           {
             method: 'POST',
@@ -94,46 +94,51 @@ const row = (name, r) => ({
   errors: r.errors + r.timeouts,
 });
 
+function report(rows) {
+  console.log(`ingest benchmark: ${CONNECTIONS} connections, ${SECONDS} s per run, ${ROUNDS} rounds, ${BATCH} events per request, node ${process.version}`);
+  console.table(rows);
+  const sum = (server) => rows.filter((r) => r.server == server).reduce((s, r) => s + r['requests/s'], 0);
+  const p99 = Math.max(...rows.filter((r) => r.server == 'collector').map((r) => r['p99 ms']));
+  console.log(`collector / floor requests/s: ${(sum('collector') / sum('floor')).toFixed(2)} (target ≥ 0.35); collector p99 worst run: ${p99} ms (target ≤ 50)`);
+}
+
+/** Resident memory of the collector before and after storing `amount` × 10 events, and a check that all of them are in the file. */
+async function memory(collector, amount) {
+  const db = new Database(join(dataDir, 'spdt.sqlite'), { readonly: true });
+  const count = () => db.prepare('SELECT count(*) AS n FROM events').get().n;
+  const storedBefore = count();
+  const before = await collector.ask('memory');
+  const started = Date.now();
+  const r = await load(collector.port, { amount });
+  const after = await collector.ask('memory');
+  const stored = count() - storedBefore;
+  db.close();
+  const mb = (n) => (n / 1024 / 1024).toFixed(1);
+  console.log(
+    `memory: ${amount} requests (${amount * BATCH} events) in ${((Date.now() - started) / 1000).toFixed(0)} s (${Math.round(r.requests.average)} requests/s, p99 ${r.latency.p99} ms), ` +
+      `${stored} events newly stored, non-2xx ${r.non2xx}; collector RSS ${mb(before.rss)} MB → ${mb(after.rss)} MB ` +
+      `(${after.rss >= before.rss ? '+' : ''}${mb(after.rss - before.rss)} MB, target < 50), heap used ${mb(before.heapUsed)} → ${mb(after.heapUsed)} MB`,
+  );
+  if (stored != amount * BATCH) {
+    console.log(`FAIL: ${amount * BATCH - stored} acknowledged events missing from the file`);
+    process.exitCode = 1;
+  }
+}
+
 const dataDir = mkdtempSync(join(tmpdir(), 'spdt-bench-'));
 const floor = await start('floor');
 const collector = await start('collector', { SPDT_DATA_DIR: dataDir });
-const rows = [];
-const sent = { before: 0 };
 try {
   // Warm-up: JIT, SQLite cache, the first pages of the file.
-  await load(floor.port, { duration: 2 });
-  await load(collector.port, { duration: 2 });
+  await load(floor.port, { seconds: 2 });
+  await load(collector.port, { seconds: 2 });
+  const rows = [];
   for (let round = 1; round <= ROUNDS; round++) {
-    const f = await load(floor.port);
-    rows.push(row('floor', f));
-    const c = await load(collector.port);
-    rows.push(row('collector', c));
+    rows.push(row('floor', await load(floor.port)));
+    rows.push(row('collector', await load(collector.port)));
   }
-  console.log(`ingest benchmark: ${CONNECTIONS} connections, ${SECONDS} s per run, ${ROUNDS} rounds, ${BATCH} events per request, node ${process.version}`);
-  console.table(rows);
-  const floorRps = rows.filter((r) => r.server == 'floor').reduce((s, r) => s + r['requests/s'], 0);
-  const collectorRps = rows.filter((r) => r.server == 'collector').reduce((s, r) => s + r['requests/s'], 0);
-  const p99 = Math.max(...rows.filter((r) => r.server == 'collector').map((r) => r['p99 ms']));
-  console.log(`collector / floor requests/s: ${(collectorRps / floorRps).toFixed(2)} (target ≥ 0.35); collector p99 worst run: ${p99} ms (target ≤ 50)`);
-
-  if (args.memory) {
-    const amount = Number(args['memory-requests']);
-    const db = new Database(join(dataDir, 'spdt.sqlite'), { readonly: true });
-    const count = () => db.prepare('SELECT count(*) AS n FROM events').get().n;
-    sent.before = count();
-    const before = await collector.ask('memory');
-    const started = Date.now();
-    const r = await load(collector.port, { duration: undefined, amount });
-    const after = await collector.ask('memory');
-    const stored = count() - sent.before;
-    const mb = (n) => (n / 1024 / 1024).toFixed(1);
-    console.log(
-      `memory: ${amount} requests (${amount * BATCH} events) in ${((Date.now() - started) / 1000).toFixed(0)} s, ${stored} events newly stored, non-2xx ${r.non2xx}; ` +
-        `collector RSS ${mb(before.rss)} MB → ${mb(after.rss)} MB (${after.rss >= before.rss ? '+' : ''}${mb(after.rss - before.rss)} MB, target < 50), heap used ${mb(before.heapUsed)} → ${mb(after.heapUsed)} MB`,
-    );
-    db.close();
-    if (stored != amount * BATCH) process.exitCode = 1;
-  }
+  if (ROUNDS) report(rows);
+  if (args.memory) await memory(collector, Number(args['memory-requests']));
 } finally {
   await Promise.all([floor.ask('close'), collector.ask('close')]);
   rmSync(dataDir, { recursive: true, force: true });
