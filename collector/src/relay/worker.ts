@@ -111,10 +111,7 @@ export function startRelay(ctx: CollectorContext, options: RelayOptions = {}): R
       else batch.push({ delivery, event: mapped.event });
     }
     if (batch.length) outcomes.push(...(await send(connection, batch, claimedAt)));
-    for (const outcome of outcomes) {
-      const label = outcome.state == 'pending' ? 'retry' : outcome.state;
-      metrics.outcomes.inc({ connection_id: connection.connection_id, outcome: label });
-    }
+    countOutcomes(connection.connection_id, outcomes);
     try {
       await ctx.store.record(outcomes);
     } catch (error) {
@@ -159,6 +156,12 @@ export function startRelay(ctx: CollectorContext, options: RelayOptions = {}): R
     const next = nextTry({ now: at, firstAttemptAt: delivery.first_attempt_at, maxAgeMs }, wait, notBefore);
     if (next.state == 'dead') return { id, state: 'dead', ...status, error: `given up after SPDT_RELAY_MAX_AGE (${settings.maxAgeSeconds} s); last: ${error}`, at };
     return { id, state: 'pending', ...status, error, next_attempt_at: next.next_attempt_at, at };
+  }
+
+  function countOutcomes(connection_id: string, outcomes: Outcome[]): void {
+    const counts = { delivered: 0, retry: 0, dead: 0 };
+    for (const outcome of outcomes) counts[outcome.state == 'pending' ? 'retry' : outcome.state]++;
+    for (const [outcome, n] of Object.entries(counts)) if (n) metrics.outcomes.inc({ connection_id, outcome }, n);
   }
 
   function retrySoon(delivery: ClaimedDelivery): Outcome {
