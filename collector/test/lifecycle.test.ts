@@ -1,6 +1,7 @@
 /**
- * The collector as a process (SPEC §8): the real bin (`bin/spdt-collector.mjs` → `dist/cli.js`,
- * compiled here) in a child process on a real SQLite file. A bad setting exits 2 naming it;
+ * The collector as a process (SPEC §8): its CLI (`src/cli.ts`, compiled here into a private
+ * directory, so a concurrent build of `dist/` by another test cannot hand a child a half-written
+ * file) in a child process on a real SQLite file. A bad setting exits 2 naming it;
  * SIGTERM during load finishes what is in flight and exits 0; SIGKILL during load loses no event
  * that was answered 204, and stores none twice.
  */
@@ -14,20 +15,24 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { wireBody } from './support/edge.js';
 
 const root = resolve(import.meta.dirname, '..');
-const bin = join(root, 'bin', 'spdt-collector.mjs');
+/** One level below the package, as dist/ is: the admin routes find `../../public` from there. */
+const out = join(root, '.dist-lifecycle');
+const bin = join(out, 'cli.js');
 const children: ChildProcess[] = [];
 const dirs: string[] = [];
 
 beforeAll(() => {
   try {
-    execFileSync(resolve(root, '..', 'node_modules', '.bin', 'tsc'), ['-p', 'tsconfig.json'], { cwd: root, stdio: 'pipe' });
+    rmSync(out, { recursive: true, force: true });
+    execFileSync(resolve(root, '..', 'node_modules', '.bin', 'tsc'), ['-p', 'tsconfig.json', '--outDir', out, '--declaration', 'false', '--sourceMap', 'false'], { cwd: root, stdio: 'pipe' });
   } catch (error) {
     // tsc emits even when another module of the package does not type-check yet; only missing output is fatal.
-    if (!existsSync(join(root, 'dist', 'cli.js'))) throw error;
+    if (!existsSync(bin)) throw error;
   }
 }, 120_000);
 
 afterAll(() => {
+  rmSync(out, { recursive: true, force: true });
   for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
 });
