@@ -86,13 +86,17 @@ export function startRelay(ctx: CollectorContext, options: RelayOptions = {}): R
 
   async function lane(connection: Connection): Promise<void> {
     const connection_id = connection.connection_id;
+    let storeDown = false;
     while (running) {
       const seen = generation;
       let claimed: ClaimedDelivery[] = [];
       try {
         claimed = await ctx.store.claim({ connection_id, limit: settings.batch, now: Date.now(), leaseMs, worker });
+        storeDown = false;
       } catch (error) {
-        ctx.log.warn('relay: cannot claim deliveries', { connection_id, error: (error as Error)?.message });
+        // One line when the store stops answering, not one per poll.
+        if (!storeDown) ctx.log.warn('relay: cannot claim deliveries, retrying', { connection_id, error: (error as Error)?.message });
+        storeDown = true;
       }
       if (claimed.length) await deliver(connection, claimed);
       // Nothing due: wait for a change on this node, or poll for due retries and other nodes' events.
