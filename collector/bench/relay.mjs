@@ -6,6 +6,8 @@
  * relay so that machine noise hits both.
  *
  *   npm run bench:relay            (builds the collector, then: node collector/bench/relay.mjs [events] [rounds])
+ *
+ * The stand-in process, the backlog and the floor are exported for bench/scale.mjs (PostgreSQL).
  */
 import { execFileSync, fork } from 'node:child_process';
 import { EventEmitter } from 'node:events';
@@ -17,10 +19,10 @@ import { fileURLToPath } from 'node:url';
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '..');
 const cache = join(root, 'node_modules', '.cache', 'spdt-bench-relay');
-const TOKEN = 'bench-token-0123456789';
-const CONNECTION = 'bench-connection';
-const BATCH = 50;
-const CONCURRENCY = 2;
+export const TOKEN = 'bench-token-0123456789';
+export const CONNECTION = 'bench-connection';
+export const BATCH = 50;
+export const CONCURRENCY = 2;
 
 const cpuMs = (since) => {
   const { user, system } = process.cpuUsage(since);
@@ -39,13 +41,12 @@ if (process.argv[2] == '--standin') {
   });
   process.on('disconnect', () => process.exit(0)); // never outlive the bench
   process.send({ url: standin.url });
-} else {
+} else if (resolve(process.argv[1] ?? '') == fileURLToPath(import.meta.url)) {
   await main();
 }
 
-async function main() {
-  const EVENTS = Number(process.argv[2] ?? 100_000);
-  const ROUNDS = Number(process.argv[3] ?? 3);
+/** Compiles the stand-in and starts it in its own process: `ask('reset')`, `ask('count')`, the connection to it. */
+export async function startStandinProcess() {
   // The stand-in is test code (TypeScript): compiled on its own, as the crash test compiles its child.
   rmSync(cache, { recursive: true, force: true });
   mkdirSync(cache, { recursive: true });
@@ -53,53 +54,60 @@ async function main() {
     'test/support/spotify-standin.ts', '--outDir', cache, '--module', 'NodeNext', '--moduleResolution', 'NodeNext', '--target', 'ES2022', '--skipLibCheck', '--types', 'node',
   ], { cwd: root, stdio: 'inherit' });
   writeFileSync(join(cache, 'package.json'), '{"type":"module"}');
-
-  const { openSqliteStore } = await import('../dist/store/sqlite.js');
-  const { planDeliveries } = await import('../dist/relay/plan.js');
-  const { toSpotifyEvent } = await import('../dist/relay/mapping.js');
-  const { postEvents } = await import('../dist/relay/client.js');
-  const { startRelay } = await import('../dist/relay/worker.js');
-  const { Registry } = await import('prom-client');
-
   const child = fork(fileURLToPath(import.meta.url), ['--standin'], { stdio: 'inherit' });
   const ask = (message) => new Promise((ok) => { child.once('message', ok); child.send(message); });
   const { url } = await new Promise((ok) => child.once('message', ok));
-  const connection = { connection_id: CONNECTION, token: TOKEN, custom: {}, url };
+  return { child, ask, connection: { connection_id: CONNECTION, token: TOKEN, custom: {}, url } };
+}
 
-  const makeEvents = () => {
-    const now = Date.now();
-    return Array.from({ length: EVENTS }, (_, i) => {
-      const event = {
-        key: 'bench-key', action: i % 3 ? 'view' : 'purchase', event_id: `bench-${now}-${i}`, time: now - 1000, received_at: now,
-        uid: '0123456789abcdef0123456789abcdef', sid: 's-1', alias: { hashed_email: 'a'.repeat(64) }, transport: 'beacon', action_source: 'WEB',
-        ip: '203.0.113.7', user_agent: 'Mozilla/5.0 (X11; Linux x86_64) Chrome/131.0',
-        body: { url: 'https://shop.example/thanks?order=1', value: 79.99, currency: 'USD', product_name: 'Listener Tee', quantity: 1 },
-        problems: [], deliveries: [],
-      };
-      event.deliveries = planDeliveries(event, [connection]);
-      return event;
-    });
-  };
+/** A backlog of `count` events as ingest hands them to the store, with their delivery on `connection`. */
+export async function makeEvents(count, connection) {
+  const { planDeliveries } = await import('../dist/relay/plan.js');
+  const now = Date.now();
+  return Array.from({ length: count }, (_, i) => {
+    const event = {
+      key: 'bench-key', action: i % 3 ? 'view' : 'purchase', event_id: `bench-${now}-${i}`, time: now - 1000, received_at: now,
+      uid: '0123456789abcdef0123456789abcdef', sid: 's-1', alias: { hashed_email: 'a'.repeat(64) }, transport: 'beacon', action_source: 'WEB',
+      ip: '203.0.113.7', user_agent: 'Mozilla/5.0 (X11; Linux x86_64) Chrome/131.0',
+      body: { url: 'https://shop.example/thanks?order=1', value: 79.99, currency: 'USD', product_name: 'Listener Tee', quantity: 1 },
+      problems: [], deliveries: [],
+    };
+    event.deliveries = planDeliveries(event, [connection]);
+    return event;
+  });
+}
 
-  async function floor(events) {
-    await ask('reset');
-    const batches = [];
-    for (let i = 0; i < events.length; i += BATCH) batches.push(events.slice(i, i + BATCH).map((e) => toSpotifyEvent({ ...e, body: e.body }, connection).event));
-    let next = 0;
-    const cpu = process.cpuUsage();
-    const started = performance.now();
-    await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
-      while (next < batches.length) {
-        const answer = await postEvents(connection, batches[next++], 10_000);
-        if (answer.status != 200) throw new Error('floor: stand-in refused a batch: ' + JSON.stringify(answer));
-      }
-    }));
-    const seconds = (performance.now() - started) / 1000;
-    const used = cpuMs(cpu);
-    const counted = await ask('count');
-    if (counted.accepted != events.length) throw new Error(`floor: ${counted.accepted} accepted of ${events.length}`);
-    return { rate: events.length / seconds, cpuPer1000: (used / events.length) * 1000 };
-  }
+/** The floor: a bare loop posting the events, mapped and in batches, `concurrency` requests at a time. */
+export async function floor(events, { ask, connection }, concurrency = CONCURRENCY) {
+  const { toSpotifyEvent } = await import('../dist/relay/mapping.js');
+  const { postEvents } = await import('../dist/relay/client.js');
+  await ask('reset');
+  const batches = [];
+  for (let i = 0; i < events.length; i += BATCH) batches.push(events.slice(i, i + BATCH).map((e) => toSpotifyEvent({ ...e, body: e.body }, connection).event));
+  let next = 0;
+  const cpu = process.cpuUsage();
+  const started = performance.now();
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    while (next < batches.length) {
+      const answer = await postEvents(connection, batches[next++], 10_000);
+      if (answer.status != 200) throw new Error('floor: stand-in refused a batch: ' + JSON.stringify(answer));
+    }
+  }));
+  const seconds = (performance.now() - started) / 1000;
+  const used = cpuMs(cpu);
+  const counted = await ask('count');
+  if (counted.accepted != events.length) throw new Error(`floor: ${counted.accepted} accepted of ${events.length}`);
+  return { rate: events.length / seconds, cpuPer1000: (used / events.length) * 1000 };
+}
+
+async function main() {
+  const EVENTS = Number(process.argv[2] ?? 100_000);
+  const ROUNDS = Number(process.argv[3] ?? 3);
+  const { openSqliteStore } = await import('../dist/store/sqlite.js');
+  const { startRelay } = await import('../dist/relay/worker.js');
+  const { Registry } = await import('prom-client');
+  const standin = await startStandinProcess();
+  const { child, ask, connection } = standin;
 
   async function relay(events) {
     const dir = mkdtempSync(join(tmpdir(), 'spdt-bench-relay-'));
@@ -138,9 +146,9 @@ async function main() {
 
   const results = { floor: [], relay: [] };
   for (let round = 0; round < ROUNDS; round++) {
-    const events = makeEvents();
+    const events = await makeEvents(EVENTS, connection);
     const order = round % 2 ? ['relay', 'floor'] : ['floor', 'relay'];
-    for (const which of order) results[which].push(which == 'floor' ? await floor(events) : await relay(events));
+    for (const which of order) results[which].push(which == 'floor' ? await floor(events, standin) : await relay(events));
     const [f, r] = [results.floor.at(-1), results.relay.at(-1)];
     console.error(`round ${round + 1}: floor ${f.rate.toFixed(0)} ev/s (${f.cpuPer1000.toFixed(1)} ms CPU per 1000), relay ${r.rate.toFixed(0)} ev/s (${r.cpuPer1000.toFixed(1)} ms CPU per 1000)`);
   }
