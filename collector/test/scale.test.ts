@@ -1,12 +1,12 @@
 /**
- * Past one machine (SPEC §11): collector processes (the real bin, `bin/spdt-collector.mjs`, compiled
- * here) sharing one real PostgreSQL, a throwaway cluster for the run and a fresh database per test,
+ * Past one machine (SPEC §11): collector processes (the bin's CLI, `src/cli.ts`, compiled here)
+ * sharing one real PostgreSQL, a throwaway cluster for the run and a fresh database per test,
  * relaying to the strict Spotify stand-in. Nodes started together migrate once; events posted to
  * any node are stored once and relayed once; a node SIGKILLed mid-request loses its lease to the
  * other; `ingest` and `relay` roles split the work; the live stream of one node shows another's.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
@@ -16,7 +16,13 @@ import { freshDatabase, startCluster, type Cluster } from './support/postgres.js
 import { startStandin, type Standin } from './support/spotify-standin.js';
 
 const root = resolve(import.meta.dirname, '..');
-const bin = join(root, 'bin', 'spdt-collector.mjs');
+/**
+ * The bin's CLI compiled into a private directory (as `dist/` is, one level below the package, so the
+ * admin routes find `../public`): other tests build `dist/` at the same time, and a child importing a
+ * half-written file would exit before listening.
+ */
+const out = join(root, '.dist-scale');
+const bin = join(out, 'cli.js');
 /** The shortest lease SPDT_RELAY_LEASE_MS allows: the take-over test waits it out once. */
 const SHORT_LEASE_MS = 12_000;
 
@@ -27,10 +33,11 @@ const clients: pg.Client[] = [];
 
 beforeAll(async () => {
   try {
-    execFileSync(resolve(root, '..', 'node_modules', '.bin', 'tsc'), ['-p', 'tsconfig.json'], { cwd: root, stdio: 'pipe' });
+    rmSync(out, { recursive: true, force: true });
+    execFileSync(resolve(root, '..', 'node_modules', '.bin', 'tsc'), ['-p', 'tsconfig.json', '--outDir', out, '--declaration', 'false', '--sourceMap', 'false'], { cwd: root, stdio: 'pipe' });
   } catch (error) {
     // tsc emits even when another module of the package does not type-check yet; only missing output is fatal.
-    if (!existsSync(join(root, 'dist', 'cli.js'))) throw error;
+    if (!existsSync(bin)) throw error;
   }
   cluster = await startCluster();
 }, 120_000);
@@ -41,7 +48,10 @@ afterEach(async () => {
   for (const standin of standins.splice(0)) await standin.close();
 });
 
-afterAll(() => cluster?.stop());
+afterAll(() => {
+  cluster?.stop();
+  rmSync(out, { recursive: true, force: true });
+});
 
 interface Node {
   child: ChildProcess;
