@@ -1,16 +1,18 @@
 /**
  * Micro benchmark of the SQLite store's insert path (the ingest critical path): `callers`
  * concurrent callers each insert 10-event batches (as one request of the tag's) and wait for the
- * commit before the next, for a fixed time. Reports events and insert() calls per second, and the
- * process's CPU time per event (steadier than wall time on a shared machine), for synchronous
- * NORMAL and FULL, with a delivery per event or none, one caller at a time (what group commit
- * saves), and on a file that already holds `prefill` events (event ids are random UUIDs, as the
- * tag's: the (key, event_id) index then dirties about one page per event once it is large).
+ * commit before the next, for a fixed time. Reports events and insert() calls per second, the
+ * process's CPU time per event (steadier than wall time on a shared machine) and its main
+ * thread's (what HTTP handling on that thread competes with; it includes making the events).
+ * Cases: transactions on the store's worker thread or the caller's; synchronous NORMAL or FULL; a
+ * delivery per event or none; one caller at a time (what group commit saves); a file that already
+ * holds `prefill` events. Event ids are random UUIDs, as the tag's: once the (key, event_id) index
+ * is large, each insert dirties about one page of it.
  *
  *   npm run build -w spdt-collector && node collector/bench/store-insert.mjs [seconds per case] [prefill]
  */
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openSqliteStore } from '../dist/store/sqlite.js';
@@ -18,6 +20,12 @@ import { openSqliteStore } from '../dist/store/sqlite.js';
 const SECONDS = Number(process.argv[2] ?? 3);
 const PREFILL = Number(process.argv[3] ?? 200_000);
 const BATCH = 10;
+
+/** CPU µs of this process's main thread alone (Linux /proc; Node 20 has no per-thread cpuUsage). */
+function mainThreadCpu() {
+  const fields = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1e6) / 100; // utime + stime, in clock ticks of 10 ms
+}
 
 function batch(withDelivery) {
   const now = Date.now();
@@ -40,9 +48,9 @@ function batch(withDelivery) {
   }));
 }
 
-async function run({ synchronous, callers, withDelivery, prefill = 0 }) {
+async function run({ synchronous, callers, withDelivery, prefill = 0, thread }) {
   const dir = mkdtempSync(join(tmpdir(), 'spdt-bench-store-'));
-  const store = openSqliteStore(dir, { synchronous });
+  const store = openSqliteStore(dir, { synchronous, thread });
   for (let stored = 0; stored < prefill; stored += 100 * BATCH) {
     await Promise.all(Array.from({ length: 100 }, () => store.insert(batch(withDelivery))));
   }
@@ -54,30 +62,35 @@ async function run({ synchronous, callers, withDelivery, prefill = 0 }) {
       calls++;
     }
   };
-  const cpu = process.cpuUsage();
+  const cpu = process.cpuUsage(); // every thread of the process
+  const main = mainThreadCpu(); // what HTTP handling on the same thread would compete with
   const start = performance.now();
   await Promise.all(Array.from({ length: callers }, caller));
   const elapsed = (performance.now() - start) / 1000;
   const { user, system } = process.cpuUsage(cpu);
+  const mainCpu = mainThreadCpu() - main;
   await store.close();
   rmSync(dir, { recursive: true, force: true });
-  return { calls: calls / elapsed, events: (calls * BATCH) / elapsed, cpuPerEvent: (user + system) / (calls * BATCH) };
+  return { calls: calls / elapsed, events: (calls * BATCH) / elapsed, cpuPerEvent: (user + system) / (calls * BATCH), mainPerEvent: mainCpu / (calls * BATCH) };
 }
 
 const cases = [
-  { synchronous: 'NORMAL', callers: 64, withDelivery: false },
-  { synchronous: 'NORMAL', callers: 64, withDelivery: true },
-  { synchronous: 'FULL', callers: 64, withDelivery: false },
-  { synchronous: 'NORMAL', callers: 1, withDelivery: false },
-  { synchronous: 'FULL', callers: 1, withDelivery: false },
-  { synchronous: 'NORMAL', callers: 64, withDelivery: false, prefill: PREFILL },
+  { thread: 'worker', synchronous: 'NORMAL', callers: 64, withDelivery: false },
+  { thread: 'main', synchronous: 'NORMAL', callers: 64, withDelivery: false },
+  { thread: 'worker', synchronous: 'NORMAL', callers: 64, withDelivery: true },
+  { thread: 'worker', synchronous: 'FULL', callers: 64, withDelivery: false },
+  { thread: 'worker', synchronous: 'NORMAL', callers: 1, withDelivery: false },
+  { thread: 'main', synchronous: 'NORMAL', callers: 1, withDelivery: false },
+  { thread: 'worker', synchronous: 'NORMAL', callers: 64, withDelivery: false, prefill: PREFILL },
+  { thread: 'main', synchronous: 'NORMAL', callers: 64, withDelivery: false, prefill: PREFILL },
 ];
 console.log(`SQLite store insert(), ${BATCH}-event batches, ${SECONDS} s per case`);
-console.log('synchronous  callers  deliveries  prefilled  calls/s  events/s  CPU µs/event');
+console.log('thread  synchronous  callers  deliveries  prefilled  calls/s  events/s  CPU µs/event  main thread µs/event');
 for (const c of cases) {
-  const { calls, events, cpuPerEvent } = await run(c);
+  const { calls, events, cpuPerEvent, mainPerEvent } = await run(c);
   console.log(
     [
+      c.thread.padEnd(6),
       c.synchronous.padEnd(11),
       String(c.callers).padStart(7),
       (c.withDelivery ? '1/event' : 'none').padStart(10),
@@ -85,6 +98,7 @@ for (const c of cases) {
       String(Math.round(calls)).padStart(7),
       String(Math.round(events)).padStart(8),
       cpuPerEvent.toFixed(1).padStart(12),
+      mainPerEvent.toFixed(1).padStart(19),
     ].join('  '),
   );
 }
