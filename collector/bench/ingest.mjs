@@ -16,8 +16,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import autocannon from 'autocannon';
 import Database from 'better-sqlite3';
+import { BATCH, load as loadIngest } from './ingest-load.mjs';
 
 const { values: args } = parseArgs({
   options: {
@@ -31,29 +31,7 @@ const { values: args } = parseArgs({
 const SECONDS = Number(args.seconds);
 const CONNECTIONS = Number(args.connections);
 const ROUNDS = Number(args.rounds);
-const BATCH = 10;
 const servers = new URL('./ingest-servers.mjs', import.meta.url);
-
-let serial = 0;
-const run = `${Date.now().toString(36)}`;
-/** A request body as the tag sends it: one batch item, 10 purchase events with unique ids. */
-function body() {
-  const now = Date.now();
-  const events = [];
-  for (let i = 0; i < BATCH; i++) {
-    events.push({
-      action: 'purchase',
-      event_id: `${run}-${serial++}`,
-      time: now,
-      body: { url: 'https://shop.example/thanks?order=SP-1', referrer: 'https://shop.example/cart', value: 79.99, currency: 'USD', order_id: 'SP-ORD-12345', quantity: 1 },
-    });
-  }
-  return JSON.stringify({
-    v: 1,
-    sent_at: now,
-    batch: [{ pid: '5a1c965e567a45f7832cc5ba7a37faf7', uid: 'e80cb68aa08941c5937911daee4144ea', sid: '0f6c9a3d2b1e4c5f8a7b6c5d4e3f2a1b', events }],
-  });
-}
 
 function start(kind, env = {}) {
   const child = fork(servers, [kind], { env: { ...process.env, ...env }, execArgv: ['--expose-gc', ...(process.env.SPDT_BENCH_PROF && kind == 'collector' ? ['--cpu-prof', `--cpu-prof-dir=${process.env.SPDT_BENCH_PROF}`] : [])], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
@@ -62,27 +40,7 @@ function start(kind, env = {}) {
 }
 
 /** Load for `seconds`, or for `amount` requests. */
-function load(port, { seconds = SECONDS, amount } = {}) {
-  return new Promise((resolve, reject) => {
-    const instance = autocannon(
-      {
-        url: `http://127.0.0.1:${port}`,
-        connections: CONNECTIONS,
-        ...(amount ? { amount } : { duration: seconds }),
-        requests: [
-          {
-            method: 'POST',
-            path: '/v1/ingest',
-            headers: { 'content-type': 'text/plain;charset=UTF-8' },
-            setupRequest: (request) => ({ ...request, body: body() }),
-          },
-        ],
-      },
-      (error, result) => (error ? reject(error) : resolve(result)),
-    );
-    autocannon.track(instance, { renderProgressBar: false, renderResultsTable: false, renderLatencyTable: false });
-  });
-}
+const load = (port, { seconds = SECONDS, amount } = {}) => loadIngest(port, { connections: CONNECTIONS, seconds, amount });
 
 const row = (name, r) => ({
   server: name,
