@@ -3,7 +3,7 @@
  * deliveries pending, then restarted, delivers every event; only what was in flight when it died may
  * reach Spotify twice, with the same event_id.
  *
- * Twice: the real bin (`bin/spdt-collector.mjs` → `dist/cli.js`, ingesting over HTTP, with the
+ * Twice: the real CLI (`src/cli.ts`, what the bin runs, ingesting over HTTP, with the
  * shortest lease SPDT_RELAY_LEASE_MS allows, 12 s), and a collector reduced to store + relay worker
  * (test/support/relay-child.ts, a 1.5 s lease, so it can be killed twice in a few seconds), both
  * compiled here by tsc and configured from the environment by the collector's own loadConfig.
@@ -22,13 +22,16 @@ const root = resolve(import.meta.dirname, '..');
 const build = join(root, 'node_modules', '.cache', 'spdt-relay-child');
 const childJs = join(build, 'test', 'support', 'relay-child.js');
 
-const bin = join(root, 'bin', 'spdt-collector.mjs');
+/** The CLI compiled on its own (one level below the package, as dist/ is), so no other test's build is half-read. */
+const binBuild = join(root, '.dist-relay-crash');
+const bin = join(binBuild, 'cli.js');
 
 beforeAll(() => {
   try {
-    execFileSync(resolve(root, '..', 'node_modules', '.bin', 'tsc'), ['-p', 'tsconfig.json'], { cwd: root, stdio: 'pipe' });
+    rmSync(binBuild, { recursive: true, force: true });
+    execFileSync(resolve(root, '..', 'node_modules', '.bin', 'tsc'), ['-p', 'tsconfig.json', '--outDir', binBuild, '--declaration', 'false', '--sourceMap', 'false'], { cwd: root, stdio: 'pipe' });
   } catch (error) {
-    if (!existsSync(join(root, 'dist', 'cli.js'))) throw error;
+    if (!existsSync(bin)) throw error;
   }
   rmSync(build, { recursive: true, force: true });
   const tsc = resolve(root, '..', 'node_modules', '.bin', 'tsc');
@@ -47,6 +50,8 @@ const dirs: string[] = [];
 const standins: Standin[] = [];
 const children: ChildProcess[] = [];
 afterAll(async () => {
+  rmSync(binBuild, { recursive: true, force: true });
+  rmSync(build, { recursive: true, force: true });
   for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   for (const standin of standins) await standin.close();
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
