@@ -122,8 +122,8 @@ function storedIds(dataDir: string): string[] {
 
 it('exits 2 on a bad setting, naming the variable and not its value', async () => {
   const bad = run({ PORT: 'eighty' });
-  expect((await bad.exited).code).toBe(2);
-  expect(bad.output.join('')).toMatch(/^spdt-collector: PORT: not an integer/);
+  expect((await bad.exited).code, bad.output.join('')).toBe(2);
+  expect(bad.output.join('')).toMatch(/spdt-collector: PORT: not an integer/);
 
   const token = run({ SPDT_ADMIN_TOKEN: 'secret with spaces' });
   expect((await token.exited).code).toBe(2);
