@@ -65,6 +65,12 @@ describe('parseIngest', () => {
     expect(parsed.rejection?.error).toContain(error);
   });
 
+  it('takes any non-empty key the tag sends, a blank one too (the tag does not trim keys)', () => {
+    const parsed = parseIngest(body([event()], { pid: ' ' }), facts);
+    expect(parsed.rejection).toBeUndefined();
+    expect(parsed.events!.map((e) => e.key)).toEqual([' ']);
+  });
+
   it('never echoes a raw PII value in the error', () => {
     const parsed = parseIngest(body([event({ body: { nested: 1, phone_number: '+44 7700 900123' } })]), facts);
     expect(parsed.rejection?.error).not.toContain('7700');

@@ -79,7 +79,7 @@ function batchEvents(json: unknown, facts: RequestFacts): NewEvent[] {
     const path = `batch[${i}]`;
     if (!isObject(item)) return shape(path, 'not an object');
     const key = item.pid;
-    if (typeof key != 'string' || !key.trim()) shape(`${path}.pid`, key === undefined ? 'missing' : 'not a non-empty string');
+    if (typeof key != 'string' || !key) shape(`${path}.pid`, key === undefined ? 'missing' : 'not a non-empty string');
     if ((key as string).length > MAX_KEY) shape(`${path}.pid`, 'over 256 characters');
     noEmail(`${path}.pid`, key as string);
     if (!Array.isArray(item.events)) return shape(`${path}.events`, item.events === undefined ? 'missing' : 'not an array');
