@@ -84,27 +84,45 @@ export function startRelay(ctx: CollectorContext, options: RelayOptions = {}): R
       sleepers.add(done);
     });
 
+  /**
+   * One batch in flight at a time; the store's work overlaps it: the next batch is claimed while
+   * this one is out, and its outcomes are recorded while the next one is out.
+   */
   async function lane(connection: Connection): Promise<void> {
     const connection_id = connection.connection_id;
     let storeDown = false;
-    while (running) {
-      const seen = generation;
-      let claimed: ClaimedDelivery[] = [];
+    const claim = async () => {
       try {
-        claimed = await ctx.store.claim({ connection_id, limit: settings.batch, now: Date.now(), leaseMs, worker });
+        const claimed = await ctx.store.claim({ connection_id, limit: settings.batch, now: Date.now(), leaseMs, worker });
         storeDown = false;
+        return claimed;
       } catch (error) {
         // One line when the store stops answering, not one per poll.
         if (!storeDown) ctx.log.warn('relay: cannot claim deliveries, retrying', { connection_id, error: (error as Error)?.message });
         storeDown = true;
+        return [];
       }
-      if (claimed.length) await deliver(connection, claimed);
-      // Nothing due: wait for a change on this node, or poll for due retries and other nodes' events.
-      else if (running && generation == seen) await sleep(pollMs);
+    };
+    let recording = Promise.resolve();
+    let next: { claimed: Promise<ClaimedDelivery[]>; seen: number } | undefined;
+    // A batch claimed ahead is still sent while stopping: its lease is ended by its record.
+    while (running || next) {
+      const { claimed: claiming, seen } = next ?? { seen: generation, claimed: claim() };
+      next = undefined;
+      const claimed = await claiming;
+      if (!claimed.length) {
+        // Nothing due: wait for a change on this node, or poll for due retries and other nodes' events.
+        if (running && generation == seen) await sleep(pollMs);
+        continue;
+      }
+      if (running) next = { seen: generation, claimed: claim() };
+      const outcomes = await deliver(connection, claimed);
+      recording = recording.then(() => record(connection_id, outcomes));
     }
+    await recording;
   }
 
-  async function deliver(connection: Connection, claimed: ClaimedDelivery[]): Promise<void> {
+  async function deliver(connection: Connection, claimed: ClaimedDelivery[]): Promise<Outcome[]> {
     const claimedAt = Date.now();
     const outcomes: Outcome[] = [];
     const batch: Sendable[] = [];
@@ -116,11 +134,15 @@ export function startRelay(ctx: CollectorContext, options: RelayOptions = {}): R
     }
     if (batch.length) outcomes.push(...(await send(connection, batch, claimedAt)));
     countOutcomes(connection.connection_id, outcomes);
+    return outcomes;
+  }
+
+  async function record(connection_id: string, outcomes: Outcome[]): Promise<void> {
     try {
       await ctx.store.record(outcomes);
     } catch (error) {
       // The lease ends and the batch is claimed again: Spotify deduplicates the repeat by event_id.
-      ctx.log.error('relay: cannot record outcomes', { connection_id: connection.connection_id, deliveries: outcomes.length, error: (error as Error)?.message });
+      ctx.log.error('relay: cannot record outcomes', { connection_id, deliveries: outcomes.length, error: (error as Error)?.message });
     }
     ctx.changes.emit('change');
   }
