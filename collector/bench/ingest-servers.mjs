@@ -3,6 +3,7 @@
  * generator never shares their event loop:
  *   node ingest-servers.mjs floor      a bare Node http server: reads the body, answers 204
  *   node ingest-servers.mjs collector  the real collector (dist/), real SQLite store in SPDT_DATA_DIR
+ *                                      (or the PostgreSQL of SPDT_BENCH_DATABASE_URL)
  * Each sends {port} to its parent over IPC once listening, and answers {rss} to 'memory'.
  */
 import { createServer } from 'node:http';
@@ -26,7 +27,8 @@ if (kind == 'floor') {
   close = () => new Promise((resolve) => server.close(resolve));
 } else {
   const { createCollector, loadConfig, createLogger } = await import('../dist/index.js');
-  const config = loadConfig({ PORT: '0', HOST: '127.0.0.1', SPDT_DATA_DIR: process.env.SPDT_DATA_DIR, SPDT_ROLE: 'ingest' });
+  // SPDT_BENCH_DATABASE_URL: the same node on PostgreSQL instead (bench/scale.mjs).
+  const config = loadConfig({ PORT: '0', HOST: '127.0.0.1', SPDT_DATA_DIR: process.env.SPDT_DATA_DIR, DATABASE_URL: process.env.SPDT_BENCH_DATABASE_URL, SPDT_ROLE: 'ingest' });
   const collector = await createCollector(config, { log: createLogger({ level: 'warn' }) });
   ({ port } = await collector.listen());
   close = () => collector.close();

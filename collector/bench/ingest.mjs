@@ -16,8 +16,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import autocannon from 'autocannon';
 import Database from 'better-sqlite3';
+import { BATCH, load as loadIngest } from './ingest-load.mjs';
 
 const { values: args } = parseArgs({
   options: {
@@ -31,29 +31,7 @@ const { values: args } = parseArgs({
 const SECONDS = Number(args.seconds);
 const CONNECTIONS = Number(args.connections);
 const ROUNDS = Number(args.rounds);
-const BATCH = 10;
 const servers = new URL('./ingest-servers.mjs', import.meta.url);
-
-let serial = 0;
-const run = `${Date.now().toString(36)}`;
-/** A request body as the tag sends it: one batch item, 10 purchase events with unique ids. */
-function body() {
-  const now = Date.now();
-  const events = [];
-  for (let i = 0; i < BATCH; i++) {
-    events.push({
-      action: 'purchase',
-      event_id: `${run}-${serial++}`,
-      time: now,
-      body: { url: 'https://shop.example/thanks?order=SP-1', referrer: 'https://shop.example/cart', value: 79.99, currency: 'USD', order_id: 'SP-ORD-12345', quantity: 1 },
-    });
-  }
-  return JSON.stringify({
-    v: 1,
-    sent_at: now,
-    batch: [{ pid: '5a1c965e567a45f7832cc5ba7a37faf7', uid: 'e80cb68aa08941c5937911daee4144ea', sid: '0f6c9a3d2b1e4c5f8a7b6c5d4e3f2a1b', events }],
-  });
-}
 
 function start(kind, env = {}) {
   const child = fork(servers, [kind], { env: { ...process.env, ...env }, execArgv: ['--expose-gc', ...(process.env.SPDT_BENCH_PROF && kind == 'collector' ? ['--cpu-prof', `--cpu-prof-dir=${process.env.SPDT_BENCH_PROF}`] : [])], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
@@ -61,28 +39,8 @@ function start(kind, env = {}) {
   return next().then(({ port }) => ({ child, port, ask: (m) => (child.send(m), next()) }));
 }
 
-function load(port, options = {}) {
-  return new Promise((resolve, reject) => {
-    const instance = autocannon(
-      {
-        url: `http://127.0.0.1:${port}`,
-        connections: CONNECTIONS,
-        duration: SECONDS,
-        ...options,
-        requests: [
-          {
-            method: 'POST',
-            path: '/v1/ingest',
-            headers: { 'content-type': 'text/plain;charset=UTF-8' },
-            setupRequest: (request) => ({ ...request, body: body() }),
-          },
-        ],
-      },
-      (error, result) => (error ? reject(error) : resolve(result)),
-    );
-    autocannon.track(instance, { renderProgressBar: false, renderResultsTable: false, renderLatencyTable: false });
-  });
-}
+/** Load for `seconds`, or for `amount` requests. */
+const load = (port, { seconds = SECONDS, amount } = {}) => loadIngest(port, { connections: CONNECTIONS, seconds, amount });
 
 const row = (name, r) => ({
   server: name,
@@ -94,46 +52,51 @@ const row = (name, r) => ({
   errors: r.errors + r.timeouts,
 });
 
+function report(rows) {
+  console.log(`ingest benchmark: ${CONNECTIONS} connections, ${SECONDS} s per run, ${ROUNDS} rounds, ${BATCH} events per request, node ${process.version}`);
+  console.table(rows);
+  const sum = (server) => rows.filter((r) => r.server == server).reduce((s, r) => s + r['requests/s'], 0);
+  const p99 = Math.max(...rows.filter((r) => r.server == 'collector').map((r) => r['p99 ms']));
+  console.log(`collector / floor requests/s: ${(sum('collector') / sum('floor')).toFixed(2)} (target ≥ 0.35); collector p99 worst run: ${p99} ms (target ≤ 50)`);
+}
+
+/** Resident memory of the collector before and after storing `amount` × 10 events, and a check that all of them are in the file. */
+async function memory(collector, amount) {
+  const db = new Database(join(dataDir, 'spdt.sqlite'), { readonly: true });
+  const count = () => db.prepare('SELECT count(*) AS n FROM events').get().n;
+  const storedBefore = count();
+  const before = await collector.ask('memory');
+  const started = Date.now();
+  const r = await load(collector.port, { amount });
+  const after = await collector.ask('memory');
+  const stored = count() - storedBefore;
+  db.close();
+  const mb = (n) => (n / 1024 / 1024).toFixed(1);
+  console.log(
+    `memory: ${amount} requests (${amount * BATCH} events) in ${((Date.now() - started) / 1000).toFixed(0)} s (${Math.round(r.requests.average)} requests/s, p99 ${r.latency.p99} ms), ` +
+      `${stored} events newly stored, non-2xx ${r.non2xx}; collector RSS ${mb(before.rss)} MB → ${mb(after.rss)} MB ` +
+      `(${after.rss >= before.rss ? '+' : ''}${mb(after.rss - before.rss)} MB, target < 50), heap used ${mb(before.heapUsed)} → ${mb(after.heapUsed)} MB`,
+  );
+  if (stored != amount * BATCH) {
+    console.log(`FAIL: ${amount * BATCH - stored} acknowledged events missing from the file`);
+    process.exitCode = 1;
+  }
+}
+
 const dataDir = mkdtempSync(join(tmpdir(), 'spdt-bench-'));
 const floor = await start('floor');
 const collector = await start('collector', { SPDT_DATA_DIR: dataDir });
-const rows = [];
-const sent = { before: 0 };
 try {
   // Warm-up: JIT, SQLite cache, the first pages of the file.
-  await load(floor.port, { duration: 2 });
-  await load(collector.port, { duration: 2 });
+  await load(floor.port, { seconds: 2 });
+  await load(collector.port, { seconds: 2 });
+  const rows = [];
   for (let round = 1; round <= ROUNDS; round++) {
-    const f = await load(floor.port);
-    rows.push(row('floor', f));
-    const c = await load(collector.port);
-    rows.push(row('collector', c));
+    rows.push(row('floor', await load(floor.port)));
+    rows.push(row('collector', await load(collector.port)));
   }
-  console.log(`ingest benchmark: ${CONNECTIONS} connections, ${SECONDS} s per run, ${ROUNDS} rounds, ${BATCH} events per request, node ${process.version}`);
-  console.table(rows);
-  const floorRps = rows.filter((r) => r.server == 'floor').reduce((s, r) => s + r['requests/s'], 0);
-  const collectorRps = rows.filter((r) => r.server == 'collector').reduce((s, r) => s + r['requests/s'], 0);
-  const p99 = Math.max(...rows.filter((r) => r.server == 'collector').map((r) => r['p99 ms']));
-  console.log(`collector / floor requests/s: ${(collectorRps / floorRps).toFixed(2)} (target ≥ 0.35); collector p99 worst run: ${p99} ms (target ≤ 50)`);
-
-  if (args.memory) {
-    const amount = Number(args['memory-requests']);
-    const db = new Database(join(dataDir, 'spdt.sqlite'), { readonly: true });
-    const count = () => db.prepare('SELECT count(*) AS n FROM events').get().n;
-    sent.before = count();
-    const before = await collector.ask('memory');
-    const started = Date.now();
-    const r = await load(collector.port, { duration: undefined, amount });
-    const after = await collector.ask('memory');
-    const stored = count() - sent.before;
-    const mb = (n) => (n / 1024 / 1024).toFixed(1);
-    console.log(
-      `memory: ${amount} requests (${amount * BATCH} events) in ${((Date.now() - started) / 1000).toFixed(0)} s, ${stored} events newly stored, non-2xx ${r.non2xx}; ` +
-        `collector RSS ${mb(before.rss)} MB → ${mb(after.rss)} MB (${after.rss >= before.rss ? '+' : ''}${mb(after.rss - before.rss)} MB, target < 50), heap used ${mb(before.heapUsed)} → ${mb(after.heapUsed)} MB`,
-    );
-    db.close();
-    if (stored != amount * BATCH) process.exitCode = 1;
-  }
+  if (ROUNDS) report(rows);
+  if (args.memory) await memory(collector, Number(args['memory-requests']));
 } finally {
   await Promise.all([floor.ask('close'), collector.ask('close')]);
   rmSync(dataDir, { recursive: true, force: true });

@@ -40,6 +40,7 @@ const SETTINGS = [
   'SPDT_RELAY_BATCH',
   'SPDT_RELAY_RETRY_MS',
   'SPDT_RELAY_MAX_AGE',
+  'SPDT_RELAY_LEASE_MS',
 ] as const;
 type Setting = (typeof SETTINGS)[number];
 
@@ -106,6 +107,8 @@ export function loadConfig(env: Env = process.env): Config {
       batch: read('SPDT_RELAY_BATCH', 50, integer(1, 1000), 'not an integer from 1 to 1000'),
       retryMs: read('SPDT_RELAY_RETRY_MS', 1000, integer(1, 300_000), 'not an integer from 1 to 300000'),
       maxAgeSeconds: read('SPDT_RELAY_MAX_AGE', 86_400, integer(1, 365 * 86_400), 'not a whole number of seconds ≥ 1'),
+      // Longer than the 10 s request timeout (plus room to split a refused batch), at most SPEC §11's 60 s.
+      leaseMs: read('SPDT_RELAY_LEASE_MS', undefined, integer(12_000, 60_000), 'not an integer from 12000 to 60000'),
     },
   };
 }

@@ -33,7 +33,8 @@ export interface Config {
   cookieDays: number;
   role: Role;
   connections: Connection[];
-  relay: { batch: number; retryMs: number; maxAgeSeconds: number };
+  /** `leaseMs`: how long a claimed delivery is a worker's (`SPDT_RELAY_LEASE_MS`, 12–60 s; unset: 60 s). */
+  relay: { batch: number; retryMs: number; maxAgeSeconds: number; leaseMs?: number };
 }
 
 /** One JSON line per problem; never a token, never an identifier (SPEC §8). */

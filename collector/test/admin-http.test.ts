@@ -15,6 +15,8 @@ afterEach(async () => {
   app = undefined;
 });
 
+/** The answer's JSON, typed loosely: the tests check its shape themselves. */
+const json = (res: Response): Promise<any> => res.json();
 const get = (path: string, headers: Record<string, string> = {}) => fetch(app!.url + path, { headers });
 const post = (path: string, body: string, headers: Record<string, string> = {}) =>
   fetch(app!.url + path, { method: 'POST', body, headers: { 'content-type': 'application/json', ...headers } });
@@ -45,12 +47,12 @@ describe('admin auth over HTTP, without SPDT_ADMIN_TOKEN', () => {
 
   it('answers 401 JSON to a request a proxy forwarded (X-Forwarded-For or Forwarded), even from loopback', async () => {
     app = await startAdminApp();
-    for (const headers of [{ 'x-forwarded-for': '203.0.113.9' }, { forwarded: 'for=203.0.113.9' }]) {
+    for (const headers of [{ 'x-forwarded-for': '203.0.113.9' }, { forwarded: 'for=203.0.113.9' }] as Record<string, string>[]) {
       for (const path of paths) {
         const res = await get(path, headers);
         expect(res.status, path).toBe(401);
         expect(res.headers.get('content-type')).toMatch(/^application\/json/);
-        expect((await res.json()).error).toMatch(/loopback/);
+        expect((await json(res)).error).toMatch(/loopback/);
       }
       expect((await post('/api/deliveries/replay', '{}', headers)).status).toBe(401);
     }
@@ -137,7 +139,7 @@ describe('GET /api/events', () => {
     await app.ctx.store.insert([
       app.event('full', { sid: '0f6c9a3d2b1e4c5f8a7b6c5d4e3f2a1b', cid: 'click', alias: { hashed_email: 'a'.repeat(64) }, opt_out_targeting: true, problems: ['purchase currency: not a currency code'] }),
     ]);
-    const [event] = await (await get('/api/events')).json();
+    const [event] = await json(await get('/api/events'));
     expect(Object.keys(event)).toEqual(EVENT_FIELDS);
     expect(event.deliveries).toHaveLength(1);
     for (const d of event.deliveries) expect(DELIVERY_FIELDS).toEqual(expect.arrayContaining(Object.keys(d)));
@@ -148,25 +150,25 @@ describe('GET /api/events', () => {
   it('without since: the newest limit (default 1000), oldest first', async () => {
     app = await startAdminApp();
     await stored(5);
-    const all = await (await get('/api/events')).json();
+    const all = await json(await get('/api/events'));
     expect(all.map((e: { event_id: string }) => e.event_id)).toEqual(['e0', 'e1', 'e2', 'e3', 'e4']);
-    const newest = await (await get('/api/events?limit=2')).json();
+    const newest = await json(await get('/api/events?limit=2'));
     expect(newest.map((e: { event_id: string }) => e.event_id)).toEqual(['e3', 'e4']);
   });
 
   it('with since: the oldest limit from there (inclusive), for paging forward', async () => {
     app = await startAdminApp();
     const { base } = await stored(5);
-    const page1 = await (await get(`/api/events?since=${base + 1000}&limit=2`)).json();
+    const page1 = await json(await get(`/api/events?since=${base + 1000}&limit=2`));
     expect(page1.map((e: { event_id: string }) => e.event_id)).toEqual(['e1', 'e2']);
-    const page2 = await (await get(`/api/events?since=${page1[1].received_at + 1}&limit=2`)).json();
+    const page2 = await json(await get(`/api/events?since=${page1[1].received_at + 1}&limit=2`));
     expect(page2.map((e: { event_id: string }) => e.event_id)).toEqual(['e3', 'e4']);
   });
 
   it('filters by key', async () => {
     app = await startAdminApp();
     await app.ctx.store.insert([app.event('a'), app.event('b', { key: 'other' })]);
-    const events = await (await get('/api/events?key=other')).json();
+    const events = await json(await get('/api/events?key=other'));
     expect(events.map((e: { event_id: string }) => e.event_id)).toEqual(['b']);
   });
 
@@ -183,7 +185,7 @@ describe('GET /api/events', () => {
     ]) {
       const res = await get('/api/events?' + query);
       expect(res.status, query).toBe(400);
-      expect((await res.json()).error, query).toMatch(new RegExp('^' + name + ':'));
+      expect((await json(res)).error, query).toMatch(new RegExp('^' + name + ':'));
     }
   });
 });
@@ -250,7 +252,7 @@ describe('dead deliveries and replay', () => {
     await app.ctx.store.insert([app.event('d1'), app.event('d2'), app.event('ok')]);
     await settle({ d1: DEAD, d2: DEAD, ok: DELIVERED });
 
-    const dead = await (await get('/api/deliveries?state=dead')).json();
+    const dead = await json(await get('/api/deliveries?state=dead'));
     expect(dead.map((d: { event_id: string }) => d.event_id).sort()).toEqual(['d1', 'd2']);
     expect(dead[0]).toMatchObject({ state: 'dead', last_status: 400, last_error: 'bad event', key: KEY });
     expect(['event_id', 'key', ...DELIVERY_FIELDS]).toEqual(expect.arrayContaining(Object.keys(dead[0])));
@@ -259,7 +261,7 @@ describe('dead deliveries and replay', () => {
     expect(await (await post('/api/deliveries/replay', '{}')).json()).toEqual({ replayed: 1 });
     expect(await (await post('/api/deliveries/replay', '{}')).json()).toEqual({ replayed: 0 });
     expect(await (await get('/api/deliveries?state=dead')).json()).toEqual([]);
-    const pending = await (await get('/api/deliveries?state=pending')).json();
+    const pending = await json(await get('/api/deliveries?state=pending'));
     expect(pending.map((d: { event_id: string }) => d.event_id).sort()).toEqual(['d1', 'd2']);
   });
 
@@ -270,7 +272,7 @@ describe('dead deliveries and replay', () => {
     for (const body of ['', 'not json', '[]', 'null', '{"eventIds": ["d1"]}', '{"event_ids": "d1"}', '{"event_ids": [1]}']) {
       const res = await post('/api/deliveries/replay', body);
       expect(res.status, body).toBe(400);
-      expect(typeof (await res.json()).error).toBe('string');
+      expect(typeof (await json(res)).error).toBe('string');
     }
     expect(await (await get('/api/deliveries?state=dead')).json()).toHaveLength(1);
     expect((await get('/api/deliveries?state=gone')).status).toBe(400);
@@ -297,6 +299,17 @@ describe('GET /metrics', () => {
     expect(deliveries('conn-2', 'delivered')).toBe(1);
     expect(deliveries('conn-2', 'skipped')).toBe(0);
     expect(samples.get('spdt_live_streams')).toBe(0);
+  });
+});
+
+describe('a relay-only node (SPDT_ROLE=relay)', () => {
+  it('answers /metrics (with auth) and no other admin or conversion endpoint', async () => {
+    app = await startAdminApp({ role: 'relay', serverToken: 'server-token' });
+    expect((await get('/metrics')).status).toBe(200);
+    expect((await get('/metrics', { 'x-forwarded-for': '203.0.113.9' })).status).toBe(401);
+    for (const path of ['/', '/api/events', '/api/stream', '/api/deliveries?state=dead']) expect((await get(path)).status, path).toBe(404);
+    expect((await post('/api/deliveries/replay', '{}')).status).toBe(404);
+    expect((await post('/api/v1/conversion', '{}', { authorization: 'Bearer server-token' })).status).toBe(404);
   });
 });
 

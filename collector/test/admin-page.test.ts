@@ -1,3 +1,4 @@
+/// <reference lib="dom" />
 /**
  * The live view page in real Chromium against the real admin routes and SQLite store: events as
  * they are stored, rows updated in place as deliveries change, the key filter, and hostile event

@@ -15,6 +15,8 @@ afterEach(async () => {
   app = undefined;
 });
 
+/** The answer's JSON, typed loosely: the tests check its shape themselves. */
+const json = (res: Response): Promise<any> => res.json();
 const send = (body: unknown, token: string | undefined = SERVER_TOKEN, raw?: string) =>
   fetch(app!.url + '/api/v1/conversion', {
     method: 'POST',
@@ -53,7 +55,7 @@ describe('POST /api/v1/conversion', () => {
     app = await startAdminApp({ serverToken: SERVER_TOKEN });
     const res = await send(conversion());
     expect(res.status).toBe(200);
-    expect(await res.json()).toEqual({ received: 1, event_ids: ['SP-ORD-67890'] });
+    expect(await json(res)).toEqual({ received: 1, event_ids: ['SP-ORD-67890'] });
 
     const [event] = await app.ctx.store.events({ limit: 10 });
     expect(event).toMatchObject({
@@ -83,7 +85,7 @@ describe('POST /api/v1/conversion', () => {
     app = await startAdminApp({ serverToken: SERVER_TOKEN });
     const res = await send({ data: [conversion({ event_id: 'a' }), conversion({ event_id: undefined }), conversion({ event_id: 'a' })] });
     expect(res.status).toBe(200);
-    const answer = await res.json();
+    const answer = await json(res);
     expect(answer.received).toBe(3);
     expect(answer.event_ids[0]).toBe('a');
     expect(answer.event_ids[1]).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
@@ -102,7 +104,7 @@ describe('POST /api/v1/conversion', () => {
     };
     expect((await fetch(app.url + '/v1/ingest', { method: 'POST', body: JSON.stringify(beacon) })).status).toBe(204);
     const res = await send(conversion());
-    expect(await res.json()).toEqual({ received: 1, event_ids: ['SP-ORD-67890'] });
+    expect(await json(res)).toEqual({ received: 1, event_ids: ['SP-ORD-67890'] });
     const stored = await app.ctx.store.events({ limit: 10 });
     expect(stored).toHaveLength(1);
     expect(stored[0].transport).toBe('beacon');
@@ -120,7 +122,7 @@ describe('POST /api/v1/conversion', () => {
     app = await startAdminApp({ serverToken: SERVER_TOKEN });
     const res = await send({ data: [conversion({ event_id: 'good' }), conversion({ event_name: 'alias' }), conversion({ event_time: 'soon' })] });
     expect(res.status).toBe(400);
-    const { errors } = await res.json();
+    const { errors } = await json(res);
     expect(errors.map((e: { index: number }) => e.index)).toEqual([1, 2]);
     expect(errors[0].error).toMatch(/^event_name:/);
     expect(errors[1].error).toMatch(/^event_time:/);
@@ -133,7 +135,7 @@ describe('POST /api/v1/conversion', () => {
     for (const raw of ['{"data": []}', 'not json', '', '[1]']) {
       const res = await send(undefined, SERVER_TOKEN, raw);
       expect(res.status, raw).toBe(400);
-      expect((await res.json()).errors[0].index).toBeNull();
+      expect((await json(res)).errors[0].index).toBeNull();
     }
     expect(await app.ctx.store.events({ limit: 10 })).toEqual([]);
   });
@@ -143,7 +145,7 @@ describe('POST /api/v1/conversion', () => {
     const padding = 'x'.repeat(1024 * 1024);
     const res = await send(conversion({ custom_data: { note: padding } }));
     expect(res.status).toBe(413);
-    expect((await res.json()).errors[0].error).toMatch(/1 MiB/);
+    expect((await json(res)).errors[0].error).toMatch(/1 MiB/);
     expect(await app.ctx.store.events({ limit: 10 })).toEqual([]);
     // Just under the limit is read (and this one is a valid event).
     const fits = JSON.stringify(conversion({ custom_data: { note: 'x'.repeat(1024 * 1024 - 1000) } }));

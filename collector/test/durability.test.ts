@@ -2,54 +2,41 @@
  * SPEC §8: an answered event survives a crash of the process right after. A child process inserts
  * events under load with the default synchronous=NORMAL and prints each event_id its store
  * acknowledged; it is killed with SIGKILL mid-load, and every acknowledged event must be in the
- * reopened store, exactly once. Twice on the same file, so the second run also starts from a
- * crashed WAL.
+ * reopened store, exactly once. Twice on the same file (transactions on the writer's own thread,
+ * then on the store's worker thread), so the second run also starts from a crashed WAL.
  *
- * The child is plain Node: the store's modules are transpiled (TypeScript's transpileModule, no
- * type check) into a temporary directory whose node_modules links to ours, so no build is needed.
+ * The child is plain Node: it imports the store transpiled by support/store-build.ts, no build needed.
  */
 import Database from 'better-sqlite3';
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import ts from 'typescript';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openSqliteStore } from '../src/store/sqlite.js';
+import { buildStore, type BuiltStore } from './support/store-build.js';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const storeSources = join(here, '..', 'src', 'store');
-const writerScript = join(here, 'support', 'store-writer.mjs');
+const writerScript = join(dirname(fileURLToPath(import.meta.url)), 'support', 'store-writer.mjs');
 const ACKNOWLEDGED_BEFORE_KILL = 3000;
 
+let built: BuiltStore;
 let work: string;
-let storeModule: string;
 
 beforeAll(() => {
+  built = buildStore();
   work = mkdtempSync(join(tmpdir(), 'spdt-durability-'));
-  const out = join(work, 'store');
-  mkdirSync(out);
-  for (const name of ['sqlite', 'schema', 'ip', 'types']) {
-    const source = readFileSync(join(storeSources, `${name}.ts`), 'utf8');
-    const { outputText } = ts.transpileModule(source, {
-      compilerOptions: { module: ts.ModuleKind.ES2022, target: ts.ScriptTarget.ES2022 },
-    });
-    writeFileSync(join(out, `${name}.js`), outputText);
-  }
-  writeFileSync(join(work, 'package.json'), '{"type":"module"}');
-  const betterSqlite = createRequire(import.meta.url).resolve('better-sqlite3');
-  symlinkSync(betterSqlite.slice(0, betterSqlite.lastIndexOf('/node_modules/') + '/node_modules'.length), join(work, 'node_modules'));
-  storeModule = pathToFileURL(join(out, 'sqlite.js')).href;
 });
 
-afterAll(() => rmSync(work, { recursive: true, force: true }));
+afterAll(() => {
+  built.remove();
+  rmSync(work, { recursive: true, force: true });
+});
 
 /** Runs the writer until it has acknowledged `count` events, SIGKILLs it, and returns what it acknowledged. */
-function writeUntilKilled(dataDir: string, run: string, count: number): Promise<string[]> {
+function writeUntilKilled(dataDir: string, run: string, thread: 'main' | 'worker', count: number): Promise<string[]> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [writerScript, storeModule, dataDir, run], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [writerScript, built.url, dataDir, run, thread], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     let killed = false;
@@ -73,8 +60,8 @@ describe('durability under SIGKILL (synchronous=NORMAL)', () => {
   it('keeps every acknowledged event exactly once, through two crashes of the same file', async () => {
     const dataDir = join(work, 'data');
     const acknowledged: string[] = [];
-    for (const run of ['first', 'second']) {
-      const ids = await writeUntilKilled(dataDir, run, ACKNOWLEDGED_BEFORE_KILL);
+    for (const [run, thread] of [['first', 'main'], ['second', 'worker']] as const) {
+      const ids = await writeUntilKilled(dataDir, run, thread, ACKNOWLEDGED_BEFORE_KILL);
       expect(ids.length).toBeGreaterThanOrEqual(ACKNOWLEDGED_BEFORE_KILL);
       acknowledged.push(...ids);
     }

@@ -304,3 +304,22 @@ describe('slow clients', () => {
     }
   });
 });
+
+describe('embedding', () => {
+  it('serves routes a caller adds to app before listen(), next to its own', async () => {
+    const { createCollector, loadConfig } = await import('../src/index.js');
+    const { mkdtempSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const dir = mkdtempSync(join(tmpdir(), 'spdt-embed-'));
+    const collector = await createCollector(loadConfig({ PORT: '0', SPDT_DATA_DIR: dir }), { relay: false });
+    collector.app.get('/shop', async (_request, reply) => reply.type('text/html').send('<h1>shop</h1>'));
+    try {
+      const { url } = await collector.listen();
+      expect(await (await fetch(`${url}/shop`)).text()).toBe('<h1>shop</h1>');
+      expect((await post(url, wireBody(1))).status).toBe(204);
+    } finally {
+      await collector.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -65,6 +65,12 @@ describe('parseIngest', () => {
     expect(parsed.rejection?.error).toContain(error);
   });
 
+  it('takes any non-empty key the tag sends, a blank one too (the tag does not trim keys)', () => {
+    const parsed = parseIngest(body([event()], { pid: ' ' }), facts);
+    expect(parsed.rejection).toBeUndefined();
+    expect(parsed.events!.map((e) => e.key)).toEqual([' ']);
+  });
+
   it('never echoes a raw PII value in the error', () => {
     const parsed = parseIngest(body([event({ body: { nested: 1, phone_number: '+44 7700 900123' } })]), facts);
     expect(parsed.rejection?.error).not.toContain('7700');
@@ -184,5 +190,24 @@ describe('parseIngest on hostile bodies', () => {
   });
   it('finds a key written with \\u escapes', () => {
     expect(parseIngest(body([event({ body: { x: 1 } })]).replace('"x"', '"\\u0065mail"'), facts).rejection?.reason).toBe('pii');
+  });
+});
+
+describe('emails where ids and names go', () => {
+  it('refuses a body whose key, action or event_id holds an email', () => {
+    expect(parseIngest(body([event({ event_id: 'ann@example.com' })]), facts).rejection).toEqual({ reason: 'pii', error: 'batch[0].events[0].event_id: looks like an email address, not accepted' });
+    expect(parseIngest(body([event({ action: 'ann%40example.com' })]), facts).rejection?.reason).toBe('pii');
+    expect(parseIngest(body([event()], { pid: 'ann@example.com' }), facts).rejection?.reason).toBe('pii');
+  });
+  it('drops email-looking visitor ids and never names an email in a problem', () => {
+    const [stored] = parseIngest(body([event({ body: { 'ann@example.com': 1 } })], { uid: 'ann@example.com' }), facts).events!;
+    expect(stored.uid).toBeUndefined();
+    expect(JSON.stringify(stored)).not.toContain('ann@');
+    expect(stored.problems).toEqual(['batch uid: looks like an email, dropped', '[email]: not a valid name']);
+  });
+  it('records no image hit whose key or action is an email, and replaces such an eid', () => {
+    expect(imageEvent({ key: 'ann@example.com', a: 'view' }, undefined, facts)).toBeUndefined();
+    expect(imageEvent({ key: 'k', a: 'ann%40example.com' }, undefined, facts)).toBeUndefined();
+    expect(imageEvent({ key: 'k', a: 'view', eid: 'ann@example.com' }, undefined, facts)!.event_id).toHaveLength(36);
   });
 });

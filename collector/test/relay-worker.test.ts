@@ -172,6 +172,20 @@ describe('the failure matrix', () => {
   });
 });
 
+describe('the store failing', () => {
+  it('a claim that fails is logged once and tried again; nothing is lost', async () => {
+    h = await relayHarness();
+    await h.add(h.event('e-1'));
+    const claim = vi.spyOn(h.ctx.store, 'claim');
+    for (let i = 0; i < 3; i++) claim.mockRejectedValueOnce(new Error('SQLITE_IOERR: disk I/O error'));
+    h.start({ concurrency: 1, pollMs: 10 });
+    await h.until('e-1', (d) => d.state == 'delivered');
+    expect(claim.mock.calls.length).toBeGreaterThan(3);
+    expect(h.logs.filter((l) => l.includes('cannot claim'))).toHaveLength(1);
+    expect(h.standin.acceptedIds()).toEqual(['e-1']);
+  });
+});
+
 describe('max age, replay', () => {
   it('dead once SPDT_RELAY_MAX_AGE has passed since the first try', async () => {
     h = await relayHarness({ relay: { maxAgeSeconds: 1 } });

@@ -6,11 +6,12 @@ import Database from 'better-sqlite3';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { migrations } from '../src/store/schema.js';
 import { openSqliteStore } from '../src/store/sqlite.js';
 import type { NewEvent, Store } from '../src/store/types.js';
 import { storeContract } from './store-contract.js';
+import { buildStore, type BuiltStore } from './support/store-build.js';
 
 const BUSY_MS = 50; // how long a write waits for a lock before it fails; short, so a broken store fails fast
 
@@ -18,9 +19,12 @@ function tempDir(): string {
   return mkdtempSync(join(tmpdir(), 'spdt-store-'));
 }
 
-storeContract('SQLite', async () => {
+type Open = typeof openSqliteStore;
+
+function sqliteHarness(openStore: () => Open, thread: 'main' | 'worker') {
+  return async () => {
   const dir = tempDir();
-  const open = () => openSqliteStore(dir, { busyTimeoutMs: BUSY_MS });
+  const open = () => openStore()(dir, { busyTimeoutMs: BUSY_MS, thread });
   let locker: Database.Database | undefined;
   return {
     store: open(),
@@ -36,7 +40,21 @@ storeContract('SQLite', async () => {
       rmSync(dir, { recursive: true, force: true });
     },
   };
+  };
+}
+
+// The transactions on the caller's thread (as the TypeScript sources run), and on the store's
+// worker thread (as the built collector runs), from the same sources compiled to JavaScript.
+storeContract('SQLite, same thread', sqliteHarness(() => openSqliteStore, 'main'));
+
+let built: BuiltStore;
+let openBuilt: Open;
+beforeAll(async () => {
+  built = buildStore();
+  ({ openSqliteStore: openBuilt } = (await import(/* @vite-ignore */ built.url)) as { openSqliteStore: Open });
 });
+afterAll(() => built.remove());
+storeContract('SQLite, worker thread', sqliteHarness(() => openBuilt, 'worker'));
 
 let serial = 0;
 const event = (overrides: Partial<NewEvent> = {}): NewEvent => ({
@@ -112,9 +130,10 @@ describe('SQLite store', () => {
     expect(existsSync(join(dir, 'spdt.sqlite'))).toBe(false);
   });
 
-  it('writes the insert() calls of one tick in one transaction, each resolving after that commit', async () => {
+  it.each(['main', 'worker'] as const)('writes the insert() calls of one tick in one transaction, each resolving after that commit (%s thread)', async (thread) => {
     const dir = newDir();
-    const store = openIn(dir);
+    const store = (thread === 'main' ? openSqliteStore : openBuilt)(dir, { thread });
+    cleanup.push(() => store.close());
     await store.insert([event()]); // the tables' first pages exist
     const peek = side(join(dir, 'spdt.sqlite'));
     peek.pragma('wal_checkpoint(TRUNCATE)'); // an empty WAL: what follows is all it will hold

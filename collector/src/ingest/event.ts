@@ -21,7 +21,8 @@ const MAX_URL = 8192;
 export const warner =
   (action: string, problems: string[]): Warn =>
   (field: string, reason: string) => {
-    problems.push(`${action} ${field}: ${reason}`);
+    // A problem names what the sender wrote (a prop's name, an action): never an email in it.
+    problems.push(hasEmail(action) || hasEmail(field) ? `[email]: ${reason}` : `${action} ${field}: ${reason}`);
     return undefined;
   };
 
@@ -107,5 +108,7 @@ export function cleanAlias(raw: unknown, problems: string[]): Record<string, str
 /** An id of the visitor (`uid`, `sid`, `cid`): a string of at most 256 characters, else dropped. */
 export function cleanId(name: string, raw: unknown, problems: string[]): string | undefined {
   if (raw == null) return undefined;
-  return text(name, raw, warner('batch', problems));
+  const warn = warner('batch', problems);
+  const id = text(name, raw, warn);
+  return id && hasEmail(id) ? warn(name, 'looks like an email, dropped') : id;
 }

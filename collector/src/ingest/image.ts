@@ -32,12 +32,13 @@ export function imageEvent(query: Query, referer: string | undefined, facts: Req
   const key = text('key', first(query.key), () => undefined);
   let action = text('a', first(query.a), () => undefined);
   if (!key || key.length > 256 || !action || action.length > 64) return undefined;
+  if (hasEmail(key) || hasEmail(action)) return undefined; // an email where the event's name goes: never stored
   if (action == 'init') action = 'view'; // Spotify's image pixel calls a page view `init`
   const warn = warner(action, problems);
   const noscript = first(query.ns) == '1';
 
   const eid = first(query.eid);
-  let event_id = eid && eid.length <= 128 ? eid : undefined;
+  let event_id = eid && eid.length <= 128 && !hasEmail(eid) ? eid : undefined;
   if (eid !== undefined && !event_id) warn('event_id', 'not a string ≤ 128, replaced');
   event_id ??= randomUUID();
   const t = first(query.t);

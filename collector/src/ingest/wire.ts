@@ -8,6 +8,7 @@
  * changed is kept as the event's `problems`.
  */
 import type { NewEvent } from '../store/types.js';
+import { hasEmail } from './email.js';
 import { cleanAlias, cleanBody, cleanId, type RequestFacts } from './event.js';
 
 export type Rejection = { reason: 'malformed_json' | 'shape' | 'pii'; error: string };
@@ -18,8 +19,13 @@ const MAX_ACTION = 64;
 const MAX_EVENT_ID = 128;
 
 class ShapeError extends Error {}
+class PiiError extends Error {}
 const shape = (path: string, why: string): never => {
   throw new ShapeError(`${path}: ${why}`);
+};
+/** The fields an event is stored under cannot be dropped: one that holds an email refuses the request. */
+const noEmail = (path: string, value: string) => {
+  if (hasEmail(value)) throw new PiiError(`${path}: looks like an email address, not accepted`);
 };
 
 const isObject = (v: unknown): v is Record<string, unknown> => !!v && typeof v == 'object' && !Array.isArray(v);
@@ -38,6 +44,7 @@ export function parseIngest(text: string, facts: RequestFacts): Parsed {
   try {
     return { events: batchEvents(json, facts) };
   } catch (e) {
+    if (e instanceof PiiError) return { rejection: { reason: 'pii', error: e.message } };
     if (e instanceof ShapeError) return { rejection: { reason: 'shape', error: e.message } };
     throw e;
   }
@@ -72,8 +79,9 @@ function batchEvents(json: unknown, facts: RequestFacts): NewEvent[] {
     const path = `batch[${i}]`;
     if (!isObject(item)) return shape(path, 'not an object');
     const key = item.pid;
-    if (typeof key != 'string' || !key.trim()) shape(`${path}.pid`, key === undefined ? 'missing' : 'not a non-empty string');
+    if (typeof key != 'string' || !key) shape(`${path}.pid`, key === undefined ? 'missing' : 'not a non-empty string');
     if ((key as string).length > MAX_KEY) shape(`${path}.pid`, 'over 256 characters');
+    noEmail(`${path}.pid`, key as string);
     if (!Array.isArray(item.events)) return shape(`${path}.events`, item.events === undefined ? 'missing' : 'not an array');
 
     // What is wrong with the batch item is a problem of each of its events.
@@ -95,6 +103,8 @@ function batchEvents(json: unknown, facts: RequestFacts): NewEvent[] {
       if ((event_id as string).length > MAX_EVENT_ID) shape(`${at}.event_id`, 'over 128 characters');
       if (typeof time != 'number' || !Number.isFinite(time)) shape(`${at}.time`, time === undefined ? 'missing' : 'not a number (epoch ms)');
       if (body != null && !isObject(body)) shape(`${at}.body`, 'not an object');
+      noEmail(`${at}.action`, action as string);
+      noEmail(`${at}.event_id`, event_id as string);
       const problems = [...itemProblems];
       events.push({
         key: key as string,

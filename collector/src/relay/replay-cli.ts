@@ -4,8 +4,8 @@
  * at its next poll.
  */
 import type { Config } from '../context.js';
+import { openStore } from '../store/open.js';
 import type { Store } from '../store/types.js';
-import { openSqliteStore } from '../store/sqlite.js';
 
 export const REPLAY_USAGE = 'usage: spdt-collector replay [--event-id ID …]';
 
@@ -21,12 +21,6 @@ export function parseReplayArgs(argv: string[]): string[] | undefined {
     ids.push(id);
   }
   return ids.length ? ids : undefined;
-}
-
-async function openStore(config: Config): Promise<Store> {
-  if (!config.databaseUrl) return openSqliteStore(config.dataDir);
-  const { openPostgresStore } = await import('../store/postgres.js');
-  return openPostgresStore(config.databaseUrl);
 }
 
 /** Runs the subcommand; resolves to the process exit code (0, or 2 for bad arguments, 1 when the store fails). */

@@ -28,7 +28,7 @@ import {
 export interface RelayOptions {
   /** No answer within this is no answer (default 10 s). */
   timeoutMs?: number;
-  /** How long a claim is ours (default and at most 60 s, SPEC §11). */
+  /** How long a claim is ours (default `SPDT_RELAY_LEASE_MS`, else 60 s; at most 60 s, SPEC §11). */
   leaseMs?: number;
   /** Batches in flight per connection (default 2: one is sent while the next is claimed). */
   concurrency?: number;
@@ -56,7 +56,7 @@ interface Sendable {
 export function startRelay(ctx: CollectorContext, options: RelayOptions = {}): Relay {
   const { connections, relay: settings } = ctx.config;
   const timeoutMs = options.timeoutMs ?? TIMEOUT_MS;
-  const leaseMs = Math.min(options.leaseMs ?? MAX_LEASE_MS, MAX_LEASE_MS);
+  const leaseMs = Math.min(options.leaseMs ?? settings.leaseMs ?? MAX_LEASE_MS, MAX_LEASE_MS);
   const pollMs = options.pollMs ?? Math.min(1000, Math.max(50, settings.retryMs));
   const random = options.random ?? Math.random;
   const worker = options.worker ?? `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
@@ -84,23 +84,45 @@ export function startRelay(ctx: CollectorContext, options: RelayOptions = {}): R
       sleepers.add(done);
     });
 
+  /**
+   * One batch in flight at a time; the store's work overlaps it: the next batch is claimed while
+   * this one is out, and its outcomes are recorded while the next one is out.
+   */
   async function lane(connection: Connection): Promise<void> {
     const connection_id = connection.connection_id;
-    while (running) {
-      const seen = generation;
-      let claimed: ClaimedDelivery[] = [];
+    let storeDown = false;
+    const claim = async () => {
       try {
-        claimed = await ctx.store.claim({ connection_id, limit: settings.batch, now: Date.now(), leaseMs, worker });
+        const claimed = await ctx.store.claim({ connection_id, limit: settings.batch, now: Date.now(), leaseMs, worker });
+        storeDown = false;
+        return claimed;
       } catch (error) {
-        ctx.log.warn('relay: cannot claim deliveries', { connection_id, error: (error as Error)?.message });
+        // One line when the store stops answering, not one per poll.
+        if (!storeDown) ctx.log.warn('relay: cannot claim deliveries, retrying', { connection_id, error: (error as Error)?.message });
+        storeDown = true;
+        return [];
       }
-      if (claimed.length) await deliver(connection, claimed);
-      // Nothing due: wait for a change on this node, or poll for due retries and other nodes' events.
-      else if (running && generation == seen) await sleep(pollMs);
+    };
+    let recording = Promise.resolve();
+    let next: { claimed: Promise<ClaimedDelivery[]>; seen: number } | undefined;
+    // A batch claimed ahead is still sent while stopping: its lease is ended by its record.
+    while (running || next) {
+      const { claimed: claiming, seen } = next ?? { seen: generation, claimed: claim() };
+      next = undefined;
+      const claimed = await claiming;
+      if (!claimed.length) {
+        // Nothing due: wait for a change on this node, or poll for due retries and other nodes' events.
+        if (running && generation == seen) await sleep(pollMs);
+        continue;
+      }
+      if (running) next = { seen: generation, claimed: claim() };
+      const outcomes = await deliver(connection, claimed);
+      recording = recording.then(() => record(connection_id, outcomes));
     }
+    await recording;
   }
 
-  async function deliver(connection: Connection, claimed: ClaimedDelivery[]): Promise<void> {
+  async function deliver(connection: Connection, claimed: ClaimedDelivery[]): Promise<Outcome[]> {
     const claimedAt = Date.now();
     const outcomes: Outcome[] = [];
     const batch: Sendable[] = [];
@@ -111,15 +133,16 @@ export function startRelay(ctx: CollectorContext, options: RelayOptions = {}): R
       else batch.push({ delivery, event: mapped.event });
     }
     if (batch.length) outcomes.push(...(await send(connection, batch, claimedAt)));
-    for (const outcome of outcomes) {
-      const label = outcome.state == 'pending' ? 'retry' : outcome.state;
-      metrics.outcomes.inc({ connection_id: connection.connection_id, outcome: label });
-    }
+    countOutcomes(connection.connection_id, outcomes);
+    return outcomes;
+  }
+
+  async function record(connection_id: string, outcomes: Outcome[]): Promise<void> {
     try {
       await ctx.store.record(outcomes);
     } catch (error) {
       // The lease ends and the batch is claimed again: Spotify deduplicates the repeat by event_id.
-      ctx.log.error('relay: cannot record outcomes', { connection_id: connection.connection_id, deliveries: outcomes.length, error: (error as Error)?.message });
+      ctx.log.error('relay: cannot record outcomes', { connection_id, deliveries: outcomes.length, error: (error as Error)?.message });
     }
     ctx.changes.emit('change');
   }
@@ -159,6 +182,12 @@ export function startRelay(ctx: CollectorContext, options: RelayOptions = {}): R
     const next = nextTry({ now: at, firstAttemptAt: delivery.first_attempt_at, maxAgeMs }, wait, notBefore);
     if (next.state == 'dead') return { id, state: 'dead', ...status, error: `given up after SPDT_RELAY_MAX_AGE (${settings.maxAgeSeconds} s); last: ${error}`, at };
     return { id, state: 'pending', ...status, error, next_attempt_at: next.next_attempt_at, at };
+  }
+
+  function countOutcomes(connection_id: string, outcomes: Outcome[]): void {
+    const counts = { delivered: 0, retry: 0, dead: 0 };
+    for (const outcome of outcomes) counts[outcome.state == 'pending' ? 'retry' : outcome.state]++;
+    for (const [outcome, n] of Object.entries(counts)) if (n) metrics.outcomes.inc({ connection_id, outcome }, n);
   }
 
   function retrySoon(delivery: ClaimedDelivery): Outcome {

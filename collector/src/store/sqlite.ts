@@ -1,32 +1,20 @@
 /**
  * The embedded store (SPEC §8): one SQLite file, `spdt.sqlite` in the data directory, in WAL mode.
  *
- * better-sqlite3 is synchronous, so every statement below runs to completion on the event loop.
- * What keeps ingest fast is group commit: the `insert()` calls of one event-loop turn are written
- * in one transaction (one WAL append, one commit), and each call resolves only after that commit.
- * Nothing of the store is kept in memory: every read pages through an index with LIMIT.
- *
- * Writers are serialised by SQLite (every write transaction is `BEGIN IMMEDIATE`), which gives what
- * PostgreSQL's `FOR UPDATE SKIP LOCKED` gives the relay there: a delivery claimed under a lease is
- * not claimed again until the lease ends, and change numbers commit in order.
+ * What keeps ingest fast is group commit: the `insert()` calls of one event-loop turn, and those
+ * that arrive while a commit runs, are written in one transaction (one WAL append, one commit),
+ * and each call resolves only after that commit. better-sqlite3 is synchronous, so the
+ * transactions run on a worker thread (`sqlite-worker.ts`) and leave the event loop to HTTP; where
+ * that file is not built (the TypeScript sources run by the tests) they run on this thread.
+ * Either way the work is `sqlite-core.ts`'s, and nothing of the store is kept in memory.
  */
-import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { shortenIp } from './ip.js';
-import { migrate } from './schema.js';
-import type {
-  Changes,
-  ClaimedDelivery,
-  Delivery,
-  DeliveryState,
-  EventQuery,
-  InsertResult,
-  NewEvent,
-  Outcome,
-  Store,
-  StoredEvent,
-} from './types.js';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { encodeEvent, openSqliteCore, type CoreSettings, type EncodedEvent, type SqliteCore } from './sqlite-core.js';
+import type { Operation, Reply } from './sqlite-worker.js';
+import type { Changes, ClaimedDelivery, DeliveryState, EventQuery, InsertResult, NewEvent, Outcome, Store, StoredEvent } from './types.js';
 
 export interface SqliteStoreOptions {
   /**
@@ -39,461 +27,182 @@ export interface SqliteStoreOptions {
   file?: string;
   /**
    * How long a write waits for a lock held by another connection (a backup, the sqlite3 shell)
-   * before it fails. It waits synchronously, blocking the process: keep it short. Default 5000.
+   * before it fails. It waits synchronously on the store's thread: keep it short. Default 5000.
    */
   busyTimeoutMs?: number;
+  /** `worker` (default where built) or `main`: the thread that runs the transactions. */
+  thread?: 'worker' | 'main';
 }
 
 export const DEFAULT_FILE = 'spdt.sqlite';
-
-interface EventRow {
-  seq: number;
-  key: string;
-  action: string;
-  event_id: string;
-  time: number;
-  received_at: number;
-  uid: string | null;
-  sid: string | null;
-  cid: string | null;
-  alias: string | null;
-  opt_out_targeting: number | null;
-  transport: StoredEvent['transport'];
-  action_source: StoredEvent['action_source'];
-  ip: string;
-  user_agent: string | null;
-  body: string;
-  problems: string;
-  change_seq: number;
-}
-
-interface DeliveryRow {
-  id: number;
-  event_seq: number;
-  connection_id: string;
-  state: DeliveryState;
-  attempts: number;
-  last_status: number | null;
-  last_error: string | null;
-  next_attempt_at: number | null;
-  first_attempt_at: number | null;
-  delivered_at: number | null;
-}
-
-const EVENT_COLUMNS =
-  'seq, key, action, event_id, time, received_at, uid, sid, cid, alias, opt_out_targeting, ' +
-  'transport, action_source, ip, user_agent, body, problems, change_seq';
-const DELIVERY_COLUMNS =
-  'id, event_seq, connection_id, state, attempts, last_status, last_error, next_attempt_at, first_attempt_at, delivered_at';
+const WORKER = new URL('./sqlite-worker.js', import.meta.url);
 
 export function openSqliteStore(dataDir: string, options: SqliteStoreOptions = {}): Store {
   mkdirSync(dataDir, { recursive: true });
-  const db = new Database(resolve(dataDir, options.file ?? DEFAULT_FILE), { timeout: options.busyTimeoutMs ?? 5000 });
-  try {
-    db.pragma('journal_mode = WAL');
-    db.pragma(`synchronous = ${options.synchronous === 'FULL' ? 'FULL' : 'NORMAL'}`);
-    migrate(db);
-    db.function('spdt_shorten_ip', { deterministic: true }, (ip: unknown) => shortenIp(String(ip)));
-    return new SqliteStore(db);
-  } catch (error) {
-    db.close();
-    throw error;
-  }
+  const file = resolve(dataDir, options.file ?? DEFAULT_FILE);
+  const settings: CoreSettings = { synchronous: options.synchronous ?? 'NORMAL', busyTimeoutMs: options.busyTimeoutMs ?? 5000 };
+  const core = openSqliteCore(file, settings); // creates and migrates here: a bad file fails the start
+  const thread = options.thread ?? (existsSync(fileURLToPath(WORKER)) ? 'worker' : 'main');
+  if (thread === 'main') return new SqliteStore(new SameThread(core));
+  core.close();
+  return new SqliteStore(new WorkerThread(file, settings));
 }
 
-interface QueuedInsert {
-  events: NewEvent[];
-  resolve(result: InsertResult): void;
-  reject(error: unknown): void;
+/** Runs the core's operations, on this thread or another. */
+interface Engine {
+  run(op: Operation, ...args: unknown[]): Promise<unknown>;
+  stop(): Promise<void>;
 }
 
-class SqliteStore implements Store {
-  private readonly sql;
-  private readonly writeInserts: (batch: NewEvent[][]) => InsertResult[];
-  private readonly claimDue: (options: Parameters<Store['claim']>[0]) => ClaimedDelivery[];
-  private readonly recordOutcomes: (outcomes: Outcome[]) => void;
-  private readonly replayDead: (eventIds: string[] | undefined, now: number) => number;
-  private queue: QueuedInsert[] = [];
-  private flushTimer: NodeJS.Immediate | undefined;
-  private closed = false;
+class SameThread implements Engine {
+  constructor(private readonly core: SqliteCore) {}
 
-  constructor(private readonly db: Database.Database) {
-    this.sql = prepareStatements(db);
-    const { sql } = this;
-    this.writeInserts = immediate(db, (batch: NewEvent[][]) => {
-      const counts = new CountChanges();
-      let change = sql.nextChange.get() as number;
-      const results = batch.map((events) => ({
-        inserted: events.map((event) => {
-          const changeSeq = change;
-          if (!writeEvent(sql, event, changeSeq, counts)) return false;
-          change++;
-          return true;
-        }),
-      }));
-      counts.write(sql);
-      return results;
-    });
-    this.claimDue = immediate(db, ({ connection_id, limit, now, leaseMs, worker }: Parameters<Store['claim']>[0]) => {
-      const due = (
-        connection_id === undefined ? sql.dueDeliveries.all(now, now, limit) : sql.dueDeliveriesOf.all(now, now, connection_id, limit)
-      ) as DeliveryRow[];
-      for (const delivery of due) sql.lease.run(now + leaseMs, worker, delivery.id);
-      const events = this.loadEvents(sql.eventsBySeq.all(JSON.stringify(due.map((d) => d.event_seq))) as EventRow[]);
-      const bySeq = new Map(events.map((event) => [event.seq, event.event]));
-      return due.map((delivery) => {
-        const claimed: ClaimedDelivery = { id: String(delivery.id), connection_id: delivery.connection_id, attempts: delivery.attempts, event: bySeq.get(delivery.event_seq)! };
-        if (delivery.first_attempt_at !== null) claimed.first_attempt_at = delivery.first_attempt_at;
-        return claimed;
-      });
-    });
-    this.recordOutcomes = immediate(db, (outcomes: Outcome[]) => {
-      const counts = new CountChanges();
-      let change = sql.nextChange.get() as number;
-      for (const outcome of outcomes) {
-        const delivery = sql.deliveryById.get(Number(outcome.id)) as { event_seq: number; connection_id: string; state: DeliveryState } | undefined;
-        if (delivery?.state !== 'pending') continue; // a late outcome for a delivery that has already ended
-        applyOutcome(sql, outcome);
-        counts.add(delivery.connection_id, 'pending', -1);
-        counts.add(delivery.connection_id, outcome.state, 1);
-        sql.touchEvent.run({ change: change++, seq: delivery.event_seq });
-      }
-      counts.write(sql);
-    });
-    this.replayDead = immediate(db, (eventIds: string[] | undefined, now: number) => {
-      const replayed = (eventIds === undefined ? sql.replayAll.all(now) : sql.replayOf.all(now, JSON.stringify(eventIds))) as {
-        event_seq: number;
-        connection_id: string;
-      }[];
-      const counts = new CountChanges();
-      let change = sql.nextChange.get() as number;
-      for (const { event_seq, connection_id } of replayed) {
-        counts.add(connection_id, 'dead', -1);
-        counts.add(connection_id, 'pending', 1);
-        sql.touchEvent.run({ change: change++, seq: event_seq });
-      }
-      counts.write(sql);
-      return replayed.length;
-    });
-  }
-
-  insert(events: NewEvent[]): Promise<InsertResult> {
-    if (this.closed) return Promise.reject(new Error('the store is closed'));
-    return new Promise((resolve, reject) => {
-      this.queue.push({ events, resolve, reject });
-      this.flushTimer ??= setImmediate(() => this.flush());
-    });
-  }
-
-  /** Writes every queued insert() in one transaction; a failure rejects all of them. */
-  private flush(): void {
-    this.flushTimer = undefined;
-    const batch = this.queue;
-    this.queue = [];
-    if (batch.length === 0) return;
-    let results: InsertResult[];
+  run(op: Operation, ...args: unknown[]): Promise<unknown> {
     try {
-      results = this.writeInserts(batch.map((queued) => queued.events));
-    } catch (error) {
-      for (const queued of batch) queued.reject(error);
-      return;
-    }
-    batch.forEach((queued, index) => queued.resolve(results[index]!));
-  }
-
-  events({ key, since, limit }: EventQuery): Promise<StoredEvent[]> {
-    return this.run(() => {
-      const rows = (
-        since === undefined
-          ? key === undefined
-            ? this.sql.newestEvents.all(pageSize(limit))
-            : this.sql.newestEventsOf.all(key, pageSize(limit))
-          : key === undefined
-            ? this.sql.eventsSince.all(since, pageSize(limit))
-            : this.sql.eventsOfSince.all(key, since, pageSize(limit))
-      ) as EventRow[];
-      return this.loadEvents(rows).map(({ event }) => event);
-    });
-  }
-
-  changes(cursor: number, limit: number): Promise<Changes> {
-    return this.run(() => {
-      const rows = this.sql.changedEvents.all(cursor, pageSize(limit)) as EventRow[];
-      return { cursor: rows.length > 0 ? rows[rows.length - 1]!.change_seq : cursor, events: this.loadEvents(rows).map(({ event }) => event) };
-    });
-  }
-
-  cursor(): Promise<number> {
-    return this.run(() => (this.sql.nextChange.get() as number) - 1);
-  }
-
-  claim(options: Parameters<Store['claim']>[0]): Promise<ClaimedDelivery[]> {
-    return this.run(() => (options.limit > 0 ? this.claimDue(options) : []));
-  }
-
-  record(outcomes: Outcome[]): Promise<void> {
-    return this.run(() => this.recordOutcomes(outcomes));
-  }
-
-  /**
-   * Dead deliveries back to pending, due now, with a fresh clock: `first_attempt_at` cleared (the
-   * next try restarts SPDT_RELAY_MAX_AGE) and `attempts` reset to 0, so the relay's backoff starts
-   * again at SPDT_RELAY_RETRY_MS. `last_status` and `last_error` stay until the next try, to show
-   * why it died. An IP shortened meanwhile stays short.
-   */
-  replay(eventIds?: string[]): Promise<number> {
-    return this.run(() => this.replayDead(eventIds, Date.now()));
-  }
-
-  deliveries({ state, limit }: { state?: DeliveryState; limit: number }): Promise<(Delivery & { event_id: string; key: string })[]> {
-    return this.run(() => {
-      const rows = (state === undefined ? this.sql.allDeliveries.all(pageSize(limit)) : this.sql.deliveriesIn.all(state, pageSize(limit))) as (DeliveryRow & {
-        event_id: string;
-        key: string;
-      })[];
-      return rows.map((row) => ({ ...toDelivery(row), event_id: row.event_id, key: row.key }));
-    });
-  }
-
-  /** Every (connection, state) seen so far, zeros included, so a gauge falls to 0 instead of vanishing. */
-  deliveryCounts(): Promise<{ connection_id: string; state: DeliveryState; count: number }[]> {
-    return this.run(() => this.sql.deliveryCounts.all() as { connection_id: string; state: DeliveryState; count: number }[]);
-  }
-
-  /** Takes and releases the write lock: false when the file cannot be written or the store is closed. */
-  healthy(): Promise<boolean> {
-    if (this.closed) return Promise.resolve(false);
-    try {
-      this.sql.begin.run();
-      this.sql.rollback.run();
-      return Promise.resolve(true);
-    } catch {
-      if (this.db.inTransaction) this.sql.rollback.run();
-      return Promise.resolve(false);
-    }
-  }
-
-  /** Commits what is queued, then closes the file. */
-  close(): Promise<void> {
-    if (this.closed) return Promise.resolve();
-    if (this.flushTimer !== undefined) clearImmediate(this.flushTimer);
-    this.flush();
-    this.closed = true;
-    this.db.close();
-    return Promise.resolve();
-  }
-
-  /** Runs a synchronous step as a promise: a throw (closed, locked, unwritable) becomes a rejection. */
-  private run<T>(step: () => T): Promise<T> {
-    if (this.closed) return Promise.reject(new Error('the store is closed'));
-    try {
-      return Promise.resolve(step());
+      return Promise.resolve(Reflect.apply(this.core[op], this.core, args));
     } catch (error) {
       return Promise.reject(error);
     }
   }
 
-  /** Rows as StoredEvents with their deliveries (one query for the whole page). */
-  private loadEvents(rows: EventRow[]): { seq: number; event: StoredEvent }[] {
-    if (rows.length === 0) return [];
-    const deliveries = new Map<number, Delivery[]>();
-    for (const row of this.sql.deliveriesOfEvents.all(JSON.stringify(rows.map((r) => r.seq))) as DeliveryRow[]) {
-      let list = deliveries.get(row.event_seq);
-      if (list === undefined) deliveries.set(row.event_seq, (list = []));
-      list.push(toDelivery(row));
+  async stop(): Promise<void> {
+    this.core.close();
+  }
+}
+
+class WorkerThread implements Engine {
+  private readonly worker: Worker;
+  private readonly waiting = new Map<number, { resolve(value: unknown): void; reject(error: unknown): void }>();
+  private serial = 0;
+  private failure: Error | undefined;
+
+  constructor(file: string, settings: CoreSettings) {
+    this.worker = new Worker(WORKER, { workerData: { file, settings } });
+    this.worker.unref(); // an idle store does not keep the process alive; one with work in flight does
+    this.worker.on('message', (reply: Reply) => {
+      const call = this.waiting.get(reply.id)!;
+      this.waiting.delete(reply.id);
+      if (this.waiting.size === 0) this.worker.unref();
+      if ('error' in reply) call.reject(Object.assign(new Error(reply.error.message), { code: reply.error.code }));
+      else call.resolve(reply.value);
+    });
+    this.worker.on('error', (error) => this.fail(error));
+    this.worker.on('exit', (code) => this.fail(new Error(`the store's thread ended (exit code ${code})`)));
+  }
+
+  run(op: Operation, ...args: unknown[]): Promise<unknown> {
+    if (this.failure) return Promise.reject(this.failure);
+    return new Promise((resolve, reject) => {
+      const id = this.serial++;
+      this.waiting.set(id, { resolve, reject });
+      if (this.waiting.size === 1) this.worker.ref();
+      this.worker.postMessage({ id, op, args });
+    });
+  }
+
+  async stop(): Promise<void> {
+    await this.run('close').catch(() => {});
+    await this.worker.terminate();
+  }
+
+  private fail(error: Error): void {
+    this.failure ??= error;
+    for (const call of this.waiting.values()) call.reject(error);
+    this.waiting.clear();
+  }
+}
+
+interface QueuedInsert {
+  events: EncodedEvent[];
+  resolve(result: InsertResult): void;
+  reject(error: unknown): void;
+}
+
+class SqliteStore implements Store {
+  private queue: QueuedInsert[] = [];
+  private flushing: Promise<void> | undefined;
+  private closed = false;
+
+  constructor(private readonly engine: Engine) {}
+
+  insert(events: NewEvent[]): Promise<InsertResult> {
+    if (this.closed) return Promise.reject(new Error('the store is closed'));
+    let encoded: EncodedEvent[];
+    try {
+      encoded = events.map(encodeEvent); // here, so only strings and numbers cross to the store's thread
+    } catch (error) {
+      return Promise.reject(error);
     }
-    return rows.map((row) => ({ seq: row.seq, event: toStoredEvent(row, deliveries.get(row.seq) ?? []) }));
-  }
-}
-
-function prepareStatements(db: Database.Database) {
-  const prepare = (source: string) => db.prepare(source);
-  return {
-    begin: prepare('BEGIN IMMEDIATE'),
-    rollback: prepare('ROLLBACK'),
-    nextChange: prepare('SELECT COALESCE(MAX(change_seq), 0) + 1 FROM events').pluck(),
-    insertEvent: prepare(
-      `INSERT INTO events (key, event_id, action, time, received_at, uid, sid, cid, alias, opt_out_targeting,
-         transport, action_source, ip, user_agent, body, problems, change_seq)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-       ON CONFLICT (key, event_id) DO NOTHING`,
-    ),
-    insertDelivery: prepare(
-      'INSERT INTO deliveries (event_seq, connection_id, state, next_attempt_at, last_error) VALUES (?, ?, ?, ?, ?)',
-    ),
-    addCount: prepare(
-      `INSERT INTO delivery_counts (connection_id, state, count) VALUES (?, ?, ?)
-       ON CONFLICT (connection_id, state) DO UPDATE SET count = count + excluded.count`,
-    ),
-    deliveryCounts: prepare('SELECT connection_id, state, count FROM delivery_counts ORDER BY connection_id, state'),
-    // The newest page, returned oldest first.
-    newestEvents: prepare(`SELECT * FROM (SELECT ${EVENT_COLUMNS} FROM events ORDER BY received_at DESC, seq DESC LIMIT ?) ORDER BY received_at, seq`),
-    newestEventsOf: prepare(
-      `SELECT * FROM (SELECT ${EVENT_COLUMNS} FROM events WHERE key = ? ORDER BY received_at DESC, seq DESC LIMIT ?) ORDER BY received_at, seq`,
-    ),
-    eventsSince: prepare(`SELECT ${EVENT_COLUMNS} FROM events WHERE received_at >= ? ORDER BY received_at, seq LIMIT ?`),
-    eventsOfSince: prepare(`SELECT ${EVENT_COLUMNS} FROM events WHERE key = ? AND received_at >= ? ORDER BY received_at, seq LIMIT ?`),
-    changedEvents: prepare(`SELECT ${EVENT_COLUMNS} FROM events WHERE change_seq > ? ORDER BY change_seq LIMIT ?`),
-    eventsBySeq: prepare(`SELECT ${EVENT_COLUMNS} FROM events WHERE seq IN (SELECT value FROM json_each(?))`),
-    deliveriesOfEvents: prepare(`SELECT ${DELIVERY_COLUMNS} FROM deliveries WHERE event_seq IN (SELECT value FROM json_each(?)) ORDER BY id`),
-    dueDeliveries: prepare(
-      `SELECT ${DELIVERY_COLUMNS} FROM deliveries
-       WHERE state = 'pending' AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until <= ?)
-       ORDER BY next_attempt_at, id LIMIT ?`,
-    ),
-    dueDeliveriesOf: prepare(
-      `SELECT ${DELIVERY_COLUMNS} FROM deliveries
-       WHERE state = 'pending' AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until <= ?) AND connection_id = ?
-       ORDER BY next_attempt_at, id LIMIT ?`,
-    ),
-    lease: prepare('UPDATE deliveries SET lease_until = ?, worker = ? WHERE id = ?'),
-    deliveryById: prepare('SELECT event_seq, connection_id, state FROM deliveries WHERE id = ?'),
-    delivered: prepare(
-      `UPDATE deliveries SET state = 'delivered', attempts = attempts + 1, last_status = ?, last_error = NULL,
-         next_attempt_at = NULL, delivered_at = ?, first_attempt_at = COALESCE(first_attempt_at, ?), lease_until = NULL, worker = NULL
-       WHERE id = ?`,
-    ),
-    retry: prepare(
-      `UPDATE deliveries SET attempts = attempts + 1, last_status = ?, last_error = ?,
-         next_attempt_at = ?, first_attempt_at = COALESCE(first_attempt_at, ?), lease_until = NULL, worker = NULL
-       WHERE id = ?`,
-    ),
-    dead: prepare(
-      `UPDATE deliveries SET state = 'dead', attempts = attempts + 1, last_status = ?, last_error = ?,
-         next_attempt_at = NULL, first_attempt_at = COALESCE(first_attempt_at, ?), lease_until = NULL, worker = NULL
-       WHERE id = ?`,
-    ),
-    // A delivery of the event changed: it moves to the end of the change feed, and once none of its
-    // deliveries is pending its IP is shortened, in the same transaction.
-    touchEvent: prepare(
-      `UPDATE events SET change_seq = @change,
-         ip = CASE WHEN EXISTS (SELECT 1 FROM deliveries WHERE event_seq = @seq AND state = 'pending') THEN ip ELSE spdt_shorten_ip(ip) END
-       WHERE seq = @seq`,
-    ),
-    replayAll: prepare(
-      `UPDATE deliveries SET state = 'pending', attempts = 0, first_attempt_at = NULL, next_attempt_at = ?,
-         delivered_at = NULL, lease_until = NULL, worker = NULL
-       WHERE state = 'dead' RETURNING event_seq, connection_id`,
-    ),
-    replayOf: prepare(
-      `UPDATE deliveries SET state = 'pending', attempts = 0, first_attempt_at = NULL, next_attempt_at = ?,
-         delivered_at = NULL, lease_until = NULL, worker = NULL
-       WHERE state = 'dead' AND (SELECT event_id FROM events WHERE seq = deliveries.event_seq) IN (SELECT value FROM json_each(?))
-       RETURNING event_seq, connection_id`,
-    ),
-    allDeliveries: prepare(
-      `SELECT d.id, d.event_seq, d.connection_id, d.state, d.attempts, d.last_status, d.last_error, d.next_attempt_at,
-         d.first_attempt_at, d.delivered_at, e.event_id, e.key
-       FROM deliveries d JOIN events e ON e.seq = d.event_seq ORDER BY d.id LIMIT ?`,
-    ),
-    deliveriesIn: prepare(
-      `SELECT d.id, d.event_seq, d.connection_id, d.state, d.attempts, d.last_status, d.last_error, d.next_attempt_at,
-         d.first_attempt_at, d.delivered_at, e.event_id, e.key
-       FROM deliveries d JOIN events e ON e.seq = d.event_seq WHERE d.state = ? ORDER BY d.next_attempt_at, d.id LIMIT ?`,
-    ),
-  };
-}
-
-type Statements = ReturnType<typeof prepareStatements>;
-
-/** A better-sqlite3 transaction run as BEGIN IMMEDIATE: the write lock first, then the reads it depends on. */
-function immediate<A extends unknown[], R>(db: Database.Database, body: (...args: A) => R): (...args: A) => R {
-  const wrapped = db.transaction(body);
-  return (...args: A) => wrapped.immediate(...args);
-}
-
-/** Writes one event unless (key, event_id) is stored; its deliveries only when it is new. */
-function writeEvent(sql: Statements, event: NewEvent, changeSeq: number, counts: CountChanges): boolean {
-  const needsIp = event.deliveries.some((delivery) => delivery.state === 'pending');
-  const { changes, lastInsertRowid } = sql.insertEvent.run(
-    event.key,
-    event.event_id,
-    event.action,
-    event.time,
-    event.received_at,
-    event.uid ?? null,
-    event.sid ?? null,
-    event.cid ?? null,
-    event.alias === undefined ? null : JSON.stringify(event.alias),
-    event.opt_out_targeting === undefined ? null : event.opt_out_targeting ? 1 : 0,
-    event.transport,
-    event.action_source,
-    needsIp ? event.ip : shortenIp(event.ip),
-    event.user_agent ?? null,
-    JSON.stringify(event.body),
-    JSON.stringify(event.problems),
-    changeSeq,
-  );
-  if (changes === 0) return false;
-  for (const delivery of event.deliveries) {
-    const pending = delivery.state === 'pending';
-    sql.insertDelivery.run(lastInsertRowid, delivery.connection_id, delivery.state, pending ? event.received_at : null, delivery.last_error ?? null);
-    counts.add(delivery.connection_id, delivery.state, 1);
-  }
-  return true;
-}
-
-/** One try's outcome; every outcome counts as a try and sets the max-age clock on the first. */
-function applyOutcome(sql: Statements, outcome: Outcome): void {
-  const id = Number(outcome.id);
-  switch (outcome.state) {
-    case 'delivered':
-      sql.delivered.run(outcome.status, outcome.at, outcome.at, id);
-      break;
-    case 'pending':
-      sql.retry.run(outcome.status ?? null, outcome.error ?? null, outcome.next_attempt_at, outcome.at, id);
-      break;
-    case 'dead':
-      sql.dead.run(outcome.status ?? null, outcome.error, outcome.at, id);
-      break;
-  }
-}
-
-/** The changes of one transaction to `delivery_counts`, written as one upsert per (connection, state). */
-class CountChanges {
-  private readonly deltas = new Map<string, { connection_id: string; state: DeliveryState; delta: number }>();
-
-  add(connection_id: string, state: DeliveryState, delta: number): void {
-    const id = `${state}\u0000${connection_id}`;
-    const entry = this.deltas.get(id);
-    if (entry) entry.delta += delta;
-    else this.deltas.set(id, { connection_id, state, delta });
+    return new Promise((resolve, reject) => {
+      this.queue.push({ events: encoded, resolve, reject });
+      this.flushing ??= new Promise<void>((start) => setImmediate(start)).then(() => this.flush());
+    });
   }
 
-  write(sql: Statements): void {
-    for (const { connection_id, state, delta } of this.deltas.values()) {
-      if (delta !== 0) sql.addCount.run(connection_id, state, delta);
+  /** Commits the queue as one transaction, again and again while calls arrived during the last commit. */
+  private async flush(): Promise<void> {
+    while (this.queue.length > 0) {
+      const batch = this.queue;
+      this.queue = [];
+      try {
+        const inserted = (await this.engine.run('insertBatch', batch.map((queued) => queued.events))) as boolean[][];
+        batch.forEach((queued, index) => queued.resolve({ inserted: inserted[index]! }));
+      } catch (error) {
+        for (const queued of batch) queued.reject(error); // the edge answers 503
+      }
     }
+    this.flushing = undefined;
   }
-}
 
-function pageSize(limit: number): number {
-  return Number.isFinite(limit) && limit > 0 ? Math.floor(limit) : 0;
-}
+  events(query: EventQuery): Promise<StoredEvent[]> {
+    return this.run('events', query) as Promise<StoredEvent[]>;
+  }
 
-function toDelivery(row: DeliveryRow): Delivery {
-  const delivery: Delivery = { destination: 'spotify', connection_id: row.connection_id, state: row.state, attempts: row.attempts };
-  if (row.last_status !== null) delivery.last_status = row.last_status;
-  if (row.last_error !== null) delivery.last_error = row.last_error;
-  if (row.next_attempt_at !== null) delivery.next_attempt_at = row.next_attempt_at;
-  if (row.delivered_at !== null) delivery.delivered_at = row.delivered_at;
-  return delivery;
-}
+  changes(cursor: number, limit: number): Promise<Changes> {
+    return this.run('changes', cursor, limit) as Promise<Changes>;
+  }
 
-/** A row as the API shows it: optional fields the event did not have are left out, not null. */
-function toStoredEvent(row: EventRow, deliveries: Delivery[]): StoredEvent {
-  const event = { key: row.key, action: row.action, event_id: row.event_id, time: row.time, received_at: row.received_at } as StoredEvent;
-  if (row.uid !== null) event.uid = row.uid;
-  if (row.sid !== null) event.sid = row.sid;
-  if (row.cid !== null) event.cid = row.cid;
-  if (row.alias !== null) event.alias = JSON.parse(row.alias) as Record<string, string>;
-  if (row.opt_out_targeting !== null) event.opt_out_targeting = row.opt_out_targeting === 1;
-  event.transport = row.transport;
-  event.action_source = row.action_source;
-  event.ip = row.ip;
-  if (row.user_agent !== null) event.user_agent = row.user_agent;
-  event.body = JSON.parse(row.body) as StoredEvent['body'];
-  event.problems = JSON.parse(row.problems) as string[];
-  event.deliveries = deliveries;
-  return event;
+  cursor(): Promise<number> {
+    return this.run('cursor') as Promise<number>;
+  }
+
+  claim(options: Parameters<Store['claim']>[0]): Promise<ClaimedDelivery[]> {
+    return this.run('claim', options) as Promise<ClaimedDelivery[]>;
+  }
+
+  record(outcomes: Outcome[]): Promise<void> {
+    return this.run('record', outcomes) as Promise<void>;
+  }
+
+  /** See SqliteCore.replay: attempts start again from 0 and the max-age clock at the next try. */
+  replay(eventIds?: string[]): Promise<number> {
+    return this.run('replay', eventIds, Date.now()) as Promise<number>;
+  }
+
+  deliveries(query: { state?: DeliveryState; limit: number }): ReturnType<Store['deliveries']> {
+    return this.run('deliveries', query) as ReturnType<Store['deliveries']>;
+  }
+
+  deliveryCounts(): ReturnType<Store['deliveryCounts']> {
+    return this.run('deliveryCounts') as ReturnType<Store['deliveryCounts']>;
+  }
+
+  /** False when the file cannot be written (the write lock cannot be taken) or the store is closed. */
+  async healthy(): Promise<boolean> {
+    if (this.closed) return false;
+    return (await this.engine.run('healthy').catch(() => false)) === true;
+  }
+
+  /** Commits what is queued, then closes the file. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.flushing;
+    await this.engine.stop();
+  }
+
+  private run(op: Operation, ...args: unknown[]): Promise<unknown> {
+    if (this.closed) return Promise.reject(new Error('the store is closed'));
+    return this.engine.run(op, ...args);
+  }
 }

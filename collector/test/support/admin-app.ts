@@ -40,6 +40,7 @@ export interface AdminAppOptions {
   pollMs?: number;
   /** Where the collector listens (default 127.0.0.1). */
   host?: string;
+  role?: Config['role'];
 }
 
 export const connection = (id = 'conn-1'): Connection => ({ connection_id: id, token: 'capi-token-' + id, custom: {}, url: 'http://127.0.0.1:9/' });
@@ -54,7 +55,7 @@ export async function startAdminApp(options: AdminAppOptions = {}): Promise<Admi
     serverToken: options.serverToken,
     trustProxy: false,
     cookieDays: 365,
-    role: 'all',
+    role: options.role ?? 'all',
     connections: options.connections ?? [connection()],
     relay: { batch: 50, retryMs: 1000, maxAgeSeconds: 86_400 },
   };

@@ -108,6 +108,8 @@ export interface Standin {
   connectionId: string;
   /** Every request, in arrival order. */
   received: Received[];
+  /** The requests held by `holdNext()`, in arrival order. */
+  heldRequests: Received[];
   /** Events of the requests answered 2xx, in order (several copies when an event came again). */
   accepted: Obj[];
   acceptedIds(): string[];
@@ -155,6 +157,7 @@ export async function startStandin(options: StandinOptions = {}): Promise<Standi
     token: options.token ?? 'standin-token-' + Math.random().toString(36).slice(2),
     connectionId: options.connectionId ?? 'standin-connection',
     received: [],
+    heldRequests: [],
     accepted: [],
     acceptedIds: () => standin.accepted.map((e) => e.event_id as string),
     failNext(n, status = 503, headers, body) {
@@ -263,6 +266,7 @@ export async function startStandin(options: StandinOptions = {}): Promise<Standi
       script.holds--;
       record.status = -1; // held: no answer yet
       held.push(res);
+      standin.heldRequests.push(record);
       let taken = false;
       const take = (status: number) => {
         if (taken) return;

@@ -3,11 +3,11 @@
  * concurrent writers until it is killed, printing each event_id on its own line once the insert()
  * that carried it has resolved, i.e. once the store acknowledged it.
  *
- * node store-writer.mjs <URL of the compiled sqlite.js> <data dir> <run name>
+ * node store-writer.mjs <URL of the compiled sqlite.js> <data dir> <run name> <main|worker>
  */
-const [moduleUrl, dataDir, run] = process.argv.slice(2);
+const [moduleUrl, dataDir, run, thread] = process.argv.slice(2);
 const { openSqliteStore } = await import(moduleUrl);
-const store = openSqliteStore(dataDir);
+const store = openSqliteStore(dataDir, { thread });
 
 const WRITERS = 8;
 let serial = 0;
