@@ -11,7 +11,6 @@
  */
 import { isIP } from 'node:net';
 import { hashIdentifier, isEventCommand, text, validate, type Warn } from 'spdt-pixel/rules';
-import { hasEmail } from '../ingest/email.js';
 import type { ActionSource, Json, NewEvent } from '../store/types.js';
 
 export const MAX_EVENTS = 1000;
@@ -161,14 +160,7 @@ function customData(action: string, props: Fields | null | undefined, warn: Warn
     delete own.event_id;
     warn('event_id', 'use the top-level event_id, dropped');
   }
-  const { body, free } = validate(action, own, {}, warn);
-  for (const name of free) {
-    if (typeof body[name] == 'string' && hasEmail(body[name] as string)) {
-      delete body[name];
-      warn(name, 'looks like an email, dropped');
-    }
-  }
-  return body;
+  return validate(action, own, {}, warn).body;
 }
 
 interface UserFacts {
@@ -191,7 +183,8 @@ function userData(user: Fields, warn: Warn): UserFacts | string {
     ['ph', 'phone_number', 'hashed_phone_number'],
   ] as const) {
     const raw = user[field];
-    const value = raw == null ? undefined : text(field, raw, warn);
+    // Read as the tag reads its own `email` / `phone_number` (only `email` may hold an address).
+    const value = raw == null ? undefined : text(pii, raw, (_, reason) => warn(field, reason));
     const hash = value && hashIdentifier(pii, value);
     if (hash) alias[hashed] = hash;
   }

@@ -1,23 +1,9 @@
 /**
- * The email guard of SPEC §5, re-applied to what anyone may post: an email address in a URL
- * becomes `[email]`, and a free value that holds one is dropped.
- *
- * TODO(privacy branch): the tag's own rule is being added to `spdt-pixel/rules` as `hasEmail` and
- * `redactUrl` (branch `privacy`, `src/redact.ts`). Once merged, import both by name from
- * 'spdt-pixel/rules' and delete the interim fallbacks below. Until then the shared ones are used
- * as soon as the built entry exports them, and these stand in.
+ * The email guard of SPEC §5, re-applied to what anyone may post: the tag's own rule
+ * (`spdt-pixel/rules`), so an email address in a URL becomes `[email]` exactly as the tag does it.
+ * The tag's `validate()` already drops props that hold one.
  */
-import * as rules from 'spdt-pixel/rules';
-
-type Shared = { hasEmail?: (text: string) => boolean; redactUrl?: (url: string) => string };
-const shared = rules as unknown as Shared;
-
-/** Interim: something@domain.tld, plain or percent-encoded (`%40`). */
-const interimHasEmail = (text: string): boolean => /[^\s@]@[^\s@]+\.[a-z]{2}/i.test(text.replace(/%(25)*40/gi, '@'));
-const interimRedactUrl = (url: string): string => url.replace(/[^/?#&=;]+/g, (part) => (hasEmail(part) ? '[email]' : part));
-
-const sharedHasEmail = shared.hasEmail ?? interimHasEmail;
-const sharedRedactUrl = shared.redactUrl ?? interimRedactUrl;
+import { hasEmail as sharedHasEmail, redactUrl as sharedRedactUrl } from 'spdt-pixel/rules';
 
 /**
  * Neither rule can find an email in a string without `@` and without `%` (nothing else decodes to

@@ -62,13 +62,8 @@ export function cleanBody(action: string, raw: Record<string, unknown>, problems
         rest[name] = value;
     }
   }
-  const { free } = validate(known ? action : 'view', rest, body, warn);
-  for (const name of free) {
-    if (typeof body[name] == 'string' && hasEmail(body[name] as string)) {
-      delete body[name];
-      warn(name, 'looks like an email, dropped');
-    }
-  }
+  // The tag's rules drop what it would have dropped, a prop holding an email address included.
+  validate(known ? action : 'view', rest, body, warn);
   return body;
 }
 
@@ -97,9 +92,8 @@ export function cleanAlias(raw: unknown, problems: string[]): Record<string, str
       if (typeof value == 'string' && SHA256.test(value)) alias[name] = value.toLowerCase();
       else warn(name, 'not a SHA-256');
     } else if (ALIAS_IDS.includes(name)) {
-      const clean = text(name, value, warn);
-      if (clean && hasEmail(clean)) warn(name, 'looks like an email, dropped');
-      else if (clean) alias[name] = clean;
+      const clean = text(name, value, warn); // as the tag: an id holding an email address is dropped
+      if (clean) alias[name] = clean;
     } else warn(name.slice(0, 64), 'not an alias field');
   }
   return Object.keys(alias).length ? alias : undefined;
@@ -110,5 +104,5 @@ export function cleanId(name: string, raw: unknown, problems: string[]): string 
   if (raw == null) return undefined;
   const warn = warner('batch', problems);
   const id = text(name, raw, warn);
-  return id && hasEmail(id) ? warn(name, 'looks like an email, dropped') : id;
+  return id && hasEmail(id) ? warn(name, 'looks like an email') : id;
 }

@@ -53,12 +53,12 @@ export function imageEvent(query: Query, referer: string | undefined, facts: Req
     if (FIELDS.has(name)) continue;
     const value = first(query[name]);
     if (name == 'email' || name == 'phone_number') warn(name, 'raw PII, dropped');
-    else if (value !== undefined && hasEmail(value)) warn(name.slice(0, 64), 'looks like an email, dropped');
+    else if (value !== undefined && hasEmail(value)) warn(name.slice(0, 64), 'looks like an email');
     else raw[name] = value;
   }
   const items = first(query.line_items);
   if (items !== undefined) {
-    if (hasEmail(items)) warn('line_items', 'looks like an email, dropped');
+    if (hasEmail(items)) warn('line_items', 'looks like an email');
     else raw.line_items = json(items); // not JSON: validation reports it is not an array
   }
   let alias: Record<string, string> | undefined;
