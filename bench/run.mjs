@@ -165,8 +165,12 @@ async function main() {
 
   if (!args.has('--no-write') && !quick) {
     const doc = document({ s, raw, header, rows, ratioHeader, ratios, verdicts, seconds, load, chromium: browser.version(), profile, sizes, problems });
-    fs.mkdirSync(path.join(ROOT, 'docs'), { recursive: true });
-    fs.writeFileSync(path.join(ROOT, 'docs/performance.md'), doc);
+    const file = path.join(ROOT, 'docs/performance.md');
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    // The collector's benchmarks write their own sections at the end (## Collector, ## Relay, …): keep them.
+    const old = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '';
+    const collectorAt = old.indexOf('\n## Collector');
+    fs.writeFileSync(file, doc.trimEnd() + '\n' + (collectorAt < 0 ? '' : old.slice(collectorAt)));
     log('wrote docs/performance.md');
   }
 }
