@@ -14,6 +14,7 @@ import { registerAdminMetrics } from './metrics.js';
 import { deliveryQuery, eventQuery, replayBody } from './params.js';
 import { presentEvent, presentListedDelivery } from './present.js';
 import { pumpChanges, resumeCursor, STREAM_DEFAULTS, type LiveStream, type StreamOptions } from './stream.js';
+import { parseJson } from '../json.js';
 
 const PUBLIC_DIR = new URL('../../public/', import.meta.url);
 const MAX_BODY = 1024 * 1024;
@@ -134,12 +135,3 @@ function allowed(ctx: CollectorContext, request: FastifyRequest): boolean {
   });
 }
 
-/** The body as JSON, or undefined when it is absent or not JSON (the caller answers 400). */
-function parseJson(body: unknown): unknown {
-  if (typeof body != 'string') return undefined;
-  try {
-    return JSON.parse(body);
-  } catch {
-    return undefined;
-  }
-}

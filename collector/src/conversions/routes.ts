@@ -15,6 +15,7 @@ import { clientIp } from '../ingest/client.js';
 import { planDeliveries } from '../relay/plan.js';
 import type { NewDelivery, NewEvent } from '../store/types.js';
 import { parseConversions, type ConversionError } from './parse.js';
+import { parseJson } from '../json.js';
 
 const MAX_BODY = 1024 * 1024;
 
@@ -76,11 +77,3 @@ function count(ctx: CollectorContext, name: string, labels: Record<string, strin
   if (counter && by > 0) counter.inc(labels, by);
 }
 
-function parseJson(body: unknown): unknown {
-  if (typeof body != 'string') return undefined;
-  try {
-    return JSON.parse(body);
-  } catch {
-    return undefined;
-  }
-}
