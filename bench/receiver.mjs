@@ -1,11 +1,12 @@
-// The bench's one server on 127.0.0.1: the real reference collector (examples/collector) with the
-// bench's routes mounted on it. Every measurement is a "run" with its own prefix `/r/<id>/`, under
-// which the pages, the trackers' files and every tracker's receiving endpoint live, so each request
-// is counted for the run that made it:
+// The bench's one server on 127.0.0.1: the product collector (spdt-collector, through its public
+// API, on SQLite in a temporary directory) with the bench's routes mounted on its Fastify app under
+// /r/*. Every measurement is a "run" with its own prefix `/r/<id>/`, under which the pages, the
+// trackers' files and every tracker's receiving endpoint live, so each request is counted for the
+// run that made it:
 //   /r/<id>/page.html, next.html          the pages
 //   /r/<id>/<file>                         tracker files (pages.mjs), counted as served
-//   /r/<id>/v1/ingest, /v1/img             ours: counted, then forwarded to the collector's own
-//                                          /v1/ingest and /v1/img, which store them (per pixel key)
+//   /r/<id>/v1/ingest, /v1/img             ours: forwarded to the collector's own /v1/ingest and
+//                                          /v1/img, which store them (per pixel key), then counted
 //   /r/<id>/plausible/api/event            Plausible: one event per request
 //   /r/<id>/com.snowplowanalytics.snowplow/tp2   Snowplow POST: { schema, data: [events] }
 //   /r/<id>/seg/v1/{t,p,i,b,…}             Segment: one event per request, or { batch: [...] } on /b
@@ -14,16 +15,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { startServer } from '../examples/collector/server.mjs';
+import { createCollector, createLogger, loadConfig } from 'spdt-collector';
 import { dynamicFile, nextPage, page } from './pages.mjs';
-
-const readBody = (req) =>
-  new Promise((resolve, reject) => {
-    const chunks = [];
-    req.on('data', (c) => chunks.push(c));
-    req.on('end', () => resolve(Buffer.concat(chunks)));
-    req.on('error', reject);
-  });
 
 const json = (text) => {
   try {
@@ -60,7 +53,7 @@ function spdtEvents(body) {
   return payload && Array.isArray(payload.batch) ? payload.batch.flatMap((item) => (item.events || []).map((e) => kind(e.action))) : [];
 }
 
-export async function startReceiver({ root, files }) {
+export async function startReceiver({ files }) {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'spdt-bench-'));
   const runs = new Map();
   const unknown = []; // requests nothing answered: a tracker configured wrong
@@ -82,7 +75,7 @@ export async function startReceiver({ root, files }) {
       body: req.method == 'POST' ? body : undefined,
     });
     const out = Buffer.from(await answer.arrayBuffer());
-    // Counted once the collector has stored them (it answers after its synchronous write).
+    // Counted once the collector has stored them (it answers after its commit).
     if (answer.ok) {
       const events = rel == 'v1/ingest' ? spdtEvents(body.toString()) : [kind(new URLSearchParams(query).get('a') || '')];
       record(run, req, body.length, events);
@@ -91,7 +84,8 @@ export async function startReceiver({ root, files }) {
     res.end(out);
   }
 
-  async function handler(req, res, p) {
+  /** Answers a request under /r/ (true), or leaves it unanswered (false); `body`: the bytes Fastify read. */
+  async function handler(req, res, p, body) {
     const m = /^\/r\/([^/]+)\/(.*)$/.exec(p);
     const run = m && runs.get(m[1]);
     if (!run) return false;
@@ -120,24 +114,21 @@ export async function startReceiver({ root, files }) {
       res.writeHead(200, { 'Content-Type': dynamic.type, 'Cache-Control': 'no-cache', ...cors });
       return res.end(dynamic.body), true;
     }
-    if (rel == 'v1/ingest' || rel == 'v1/img') return forward(run, req, res, rel, await readBody(req)), true;
+    if (rel == 'v1/ingest' || rel == 'v1/img') return forward(run, req, res, rel, body), true;
     if (req.method == 'POST' && rel == 'plausible/api/event') {
-      const body = (await readBody(req)).toString();
-      const payload = json(body);
-      record(run, req, Buffer.byteLength(body), payload && payload.n ? [kind(payload.n)] : []);
+      const payload = json(body.toString());
+      record(run, req, body.length, payload && payload.n ? [kind(payload.n)] : []);
       res.writeHead(202, { 'Content-Type': 'text/plain', ...cors });
       return res.end('ok'), true;
     }
     if (req.method == 'POST' && rel == 'com.snowplowanalytics.snowplow/tp2') {
-      const body = (await readBody(req)).toString();
-      record(run, req, Buffer.byteLength(body), snowplowEvents(body));
+      record(run, req, body.length, snowplowEvents(body.toString()));
       res.writeHead(200, { 'Content-Type': 'text/plain', ...cors });
       return res.end('ok'), true;
     }
     const seg = /^seg\/v1\/(\w+)$/.exec(rel);
     if (req.method == 'POST' && seg) {
-      const body = (await readBody(req)).toString();
-      record(run, req, Buffer.byteLength(body), segmentEvents(body, seg[1]));
+      record(run, req, body.length, segmentEvents(body.toString(), seg[1]));
       res.writeHead(200, { 'Content-Type': 'application/json', ...cors });
       return res.end('{"success":true}'), true;
     }
@@ -145,8 +136,10 @@ export async function startReceiver({ root, files }) {
     return false;
   }
 
-  const server = await startServer({ port: 0, host: '127.0.0.1', root, dataDir, handler });
-  collectorUrl = server.url; // ends with '/'
+  const config = loadConfig({ PORT: '0', HOST: '127.0.0.1', SPDT_DATA_DIR: dataDir });
+  const collector = await createCollector(config, { relay: false, log: createLogger({ level: 'warn' }) });
+  mountRuns(collector.app, handler);
+  collectorUrl = (await collector.listen()).url + '/';
   const origin = collectorUrl.slice(0, -1);
   const host = origin.replace(/^http:\/\//, '');
 
@@ -187,12 +180,43 @@ export async function startReceiver({ root, files }) {
     },
     /** What the collector stored for our pixel key. */
     async stored(key) {
-      const res = await fetch(`${origin}/api/events?key=${key}`);
+      // The admin API answers 1,000 events unless asked for more; a backlog run stores 3,000.
+      const res = await fetch(`${origin}/api/events?key=${key}&limit=10000`);
+      if (!res.ok) throw new Error(`/api/events: ${res.status} ${await res.text()}`);
       return res.json();
     },
     async close() {
-      await server.close();
+      await collector.close();
       fs.rmSync(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * The runs' routes on the collector's app (before listen()), in a scope of their own that takes
+ * any body as bytes. The reply is hijacked: the handler writes the raw response itself, as the
+ * trackers' endpoints need exact status codes, headers and bodies. The collector's own routes
+ * (/v1/*, /api/*, /ping.min.js, …) are not under /r/ and stay as they are.
+ */
+function mountRuns(app, handler) {
+  void app.register(async (scope) => {
+    scope.removeAllContentTypeParsers();
+    scope.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+    scope.route({
+      method: ['GET', 'HEAD', 'POST', 'OPTIONS'],
+      url: '/r/*',
+      handler: async (request, reply) => {
+        reply.hijack();
+        const res = reply.raw;
+        const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
+        try {
+          if (await handler(request.raw, res, request.url.split('?')[0], body)) return;
+          res.writeHead(404, { 'Content-Type': 'application/json' }).end('{"error":"not found"}');
+        } catch (error) {
+          if (res.headersSent) res.destroy();
+          else res.writeHead(500, { 'Content-Type': 'application/json' }).end(JSON.stringify({ error: String(error) }));
+        }
+      },
+    });
+  });
 }
