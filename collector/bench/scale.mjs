@@ -157,6 +157,37 @@ function startRelayNode(storeEnv, connection) {
   return { child, listening };
 }
 
+/**
+ * What PostgreSQL's backends of this database are doing while `work` runs, sampled every 20 ms:
+ * the share of busy backend samples running, waiting on a lock (the change-counter row every
+ * writing transaction updates, or a row another transaction is inserting) or on the WAL flush.
+ */
+async function sampled(databaseUrl, work) {
+  const name = new URL(databaseUrl).pathname.slice(1);
+  const seen = new Map();
+  let running = true;
+  const sampler = (async () => {
+    while (running) {
+      const { rows } = await admin.query(
+        `SELECT coalesce(wait_event_type || ':' || wait_event, 'running') AS what, count(*)::int AS n FROM pg_stat_activity
+         WHERE datname = $1 AND state = 'active' GROUP BY 1`,
+        [name],
+      );
+      for (const { what, n } of rows) seen.set(what, (seen.get(what) ?? 0) + n);
+      await new Promise((ok) => setTimeout(ok, 20));
+    }
+  })();
+  try {
+    return await work();
+  } finally {
+    running = false;
+    await sampler;
+    const total = [...seen.values()].reduce((a, b) => a + b, 0) || 1;
+    lastWaits = [...seen].sort((a, b) => b[1] - a[1]).slice(0, 4).map(([what, n]) => `${what} ${Math.round((n / total) * 100)} %`).join(', ');
+  }
+}
+let lastWaits = '';
+
 const summary = (r) => ({ rps: Math.round(r.requests.average), p50: r.latency.p50, p99: r.latency.p99, non2xx: r.non2xx, errors: r.errors + r.timeouts, ok: r['2xx'] });
 
 async function ingestBenchmark() {
@@ -178,11 +209,13 @@ async function ingestBenchmark() {
       rows.push({ run: 'floor: bare Node 204', ...summary(f.result), cpu: percent(f.shares) });
       const lite = await measured({ node: sqlite.child.pid }, () => load(sqlite.port, { connections: CONNECTIONS, seconds: SECONDS }));
       rows.push({ run: 'one node, SQLite', ...summary(lite.result), cpu: percent(lite.shares) });
-      const one = await measured({ postgres: 'postgres', 'node A': a.child.pid }, () => load(a.port, { connections: CONNECTIONS, seconds: SECONDS }).then(onNodes));
-      rows.push({ run: 'one node, PostgreSQL', ...summary(one.result), cpu: percent(one.shares) });
+      const one = await measured({ postgres: 'postgres', 'node A': a.child.pid }, () =>
+        sampled(databaseUrl, () => load(a.port, { connections: CONNECTIONS, seconds: SECONDS }).then(onNodes)),
+      );
+      rows.push({ run: 'one node, PostgreSQL', ...summary(one.result), cpu: percent(one.shares), waits: lastWaits });
       const half = Math.max(1, Math.round(CONNECTIONS / 2));
       const two = await measured({ postgres: 'postgres', 'node A': a.child.pid, 'node B': b.child.pid }, () =>
-        Promise.all([a, b].map((node) => load(node.port, { connections: half, seconds: SECONDS }).then(onNodes))),
+        sampled(databaseUrl, () => Promise.all([a, b].map((node) => load(node.port, { connections: half, seconds: SECONDS }).then(onNodes)))),
       );
       const [ra, rb] = two.result;
       rows.push({
@@ -194,6 +227,7 @@ async function ingestBenchmark() {
         errors: ra.errors + ra.timeouts + rb.errors + rb.timeouts,
         ok: ra['2xx'] + rb['2xx'],
         cpu: percent(two.shares),
+        waits: lastWaits,
       });
     }
   } finally {
@@ -231,13 +265,15 @@ async function relayBenchmark() {
       // Timed from the first relay starting: the second one's start-up counts against two workers.
       await Promise.race(nodes.map((n) => n.listening));
       const names = Object.fromEntries(nodes.map(({ child }, i) => [`worker ${'AB'[i]}`, child.pid]));
-      const run = await measured({ ...(dir ? {} : { postgres: 'postgres' }), ...names, 'stand-in': standin.child.pid }, async () => {
+      const drained = async () => {
         for (;;) {
           const { accepted } = await ask('count');
           if (accepted >= EVENTS) return accepted;
           await new Promise((ok) => setTimeout(ok, 25));
         }
-      });
+      };
+      lastWaits = '';
+      const run = await measured({ ...(dir ? {} : { postgres: 'postgres' }), ...names, 'stand-in': standin.child.pid }, () => (dir ? drained() : sampled(databaseUrl, drained)));
       await Promise.all(nodes.map(({ child, listening }) => listening.then(() => new Promise((ok) => (child.once('exit', ok), child.kill('SIGTERM'))))));
       const after = await open();
       const delivered = (await after.deliveryCounts()).find((c) => c.state == 'delivered')?.count;
@@ -245,7 +281,7 @@ async function relayBenchmark() {
       if (dir) rmSync(dir, { recursive: true, force: true });
       const { accepted } = await ask('count');
       if (delivered != EVENTS || accepted != EVENTS) throw new Error(`relay, ${kind}, ${workers} workers: ${accepted} accepted, ${delivered} recorded delivered, of ${EVENTS}`);
-      rows.push(row(`${workers} relay node${workers > 1 ? 's' : ''} (SPDT_ROLE=relay), ${kind}`, EVENTS, run.wall, run.shares));
+      rows.push({ ...row(`${workers} relay node${workers > 1 ? 's' : ''} (SPDT_ROLE=relay), ${kind}`, EVENTS, run.wall, run.shares), waits: lastWaits });
     }
   } finally {
     standin.child.kill();
@@ -263,6 +299,8 @@ try {
   console.log('| run | requests/s | p50 / p99 ms | non-2xx, errors | CPU (share of one core) |');
   console.log('|---|---|---|---|---|');
   for (const r of ingest.rows) console.log(`| ${r.run} | ${r.rps.toLocaleString('en')} | ${r.p50} / ${r.p99} | ${r.non2xx}, ${r.errors} | ${r.cpu} |`);
+  console.log('\nPostgreSQL backends while the nodes ran (share of active-backend samples):');
+  for (const r of ingest.rows) if (r.waits) console.log(`- ${r.run}: ${r.waits}`);
   // A request still in flight when a run's time is up is stored, but autocannon does not count its answer.
   const missing = ingest.stored < ingest.acknowledgedEvents;
   console.log(`\nPostgreSQL holds ${ingest.stored.toLocaleString('en')} events; autocannon counted ${ingest.acknowledgedEvents.toLocaleString('en')} answered 204 (warm-ups included)${missing ? ' — FAIL: acknowledged events missing' : ''}`);
@@ -270,6 +308,8 @@ try {
   console.log('| run | events/s | CPU (share of one core) |');
   console.log('|---|---|---|');
   for (const r of relay) console.log(`| ${r.run} | ${r['events/s'].toLocaleString('en')} | ${r.cpu} |`);
+  console.log('\nPostgreSQL backends while the relay nodes ran (share of active-backend samples):');
+  for (const r of relay) if (r.waits) console.log(`- ${r.run}: ${r.waits}`);
   if (missing) process.exitCode = 1;
 } finally {
   await admin.end();
