@@ -134,6 +134,8 @@ export async function createCollector(config: Config, options: CollectorOptions 
   app.server.requestTimeout = limits.requestTimeoutMs;
   app.server.keepAliveTimeout = limits.keepAliveTimeoutMs;
 
+  // Fastify's own 404 names the URL, and a URL may carry `?token=`: answer without echoing it.
+  app.setNotFoundHandler((_request, reply) => reply.code(404).send({ error: 'not found' }));
   app.get('/healthz', async (_request, reply) => {
     const ok = await store.healthy().catch(() => false);
     return reply.code(ok ? 200 : 503).header('cache-control', 'no-store').send({ ok });

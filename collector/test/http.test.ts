@@ -254,6 +254,14 @@ describe('GET /ping.min.js and /healthz', () => {
     expect(answer.status).toBe(200);
     expect(await answer.json()).toEqual({ ok: true });
   });
+
+  it('answers an unknown path 404 without echoing its URL (which may carry ?token=)', async () => {
+    const answer = await fetch(`${edge.url}/api/nope?token=SECRET-TOKEN-123`);
+    expect(answer.status).toBe(404);
+    const text = await answer.text();
+    expect(text).not.toContain('SECRET-TOKEN-123');
+    expect(JSON.parse(text)).toEqual({ error: 'not found' });
+  });
 });
 
 describe('SPDT_ROLE=relay', () => {
