@@ -145,6 +145,8 @@ export async function openPostgresStore(url: string, options: PostgresOptions = 
   const pool = new pg.Pool({ connectionString: url, max: options.poolSize ?? 10, types } as pg.PoolConfig);
   // An idle client's error (the server restarting) must not crash the process; queries report it.
   pool.on('error', () => {});
+  // Nor may a checked-out client's, which the pool does not listen to (a session cut between two statements).
+  pool.on('connect', (client) => client.on('error', () => {}));
   await migrate(pool);
 
   // Group commit: inserts that arrive while a transaction runs share the next one.
