@@ -4,7 +4,7 @@
  * only by `resolveIds()`, which runs at send time, after consent.
  */
 import { cookieIn, deleteCookie, DEVICE, forgetMarker, local, readCookies, rootDomain, setCookie } from './storage';
-import { hexId, parseJson, type Props } from './util';
+import { attempt, hexId, parseJson, type Props } from './util';
 
 export interface IdentityConfig {
   cookies: boolean;
@@ -31,12 +31,10 @@ const DAY = 86400;
 
 /** The click id in a URL: Spotify's `spclid` wins over `sp_click_id`. */
 export function clickIdFrom(url: string): string | undefined {
-  try {
+  return attempt(() => {
     const params = new URL(url).searchParams;
     return params.get('spclid') || params.get('sp_click_id') || undefined;
-  } catch {
-    return undefined;
-  }
+  });
 }
 
 /** The click id as stored in its cookie: URL-encoded, at most 256 characters, never cut inside a character. */
@@ -46,13 +44,7 @@ export function encodeClickId(id: string): string {
   return encoded;
 }
 
-function decode(value: string | undefined): string | undefined {
-  try {
-    return value ? decodeURIComponent(value) : undefined;
-  } catch {
-    return undefined;
-  }
-}
+const decode = (value: string | undefined): string | undefined => attempt(() => (value ? decodeURIComponent(value) : undefined));
 
 /** A stored id, when it is one (32 hex); otherwise a new one. */
 const idOr = (stored: string | undefined) => (HEX32.test(stored!) ? stored! : hexId());

@@ -9,7 +9,7 @@ import { watchRoutes } from './spa';
 import { createTransport, type OutEvent, type Sent } from './transport';
 import { isEventCommand, validate, type Warn } from './validate';
 import { redactUrl } from './redact';
-import { has, read, safely, uuid, type Props } from './util';
+import { attempt, has, read, safely, uuid, type Props } from './util';
 
 export type EventType = 'send' | 'warn';
 export type Listener = (data: any) => void;
@@ -82,11 +82,7 @@ export function createCore(defaultEndpoint: string): Core {
   function configure(options: unknown) {
     const warn = warner('conf');
     if (!options || typeof options != 'object') return warn('options', 'not an object');
-    let names: string[] = [];
-    try {
-      names = Object.keys(options);
-    } catch {}
-    for (const name of names) {
+    for (const name of attempt(() => Object.keys(options)) || []) {
       const v = read(options, name);
       const known = has(config, name);
       if (name == 'consent') setConsent(v, false);
