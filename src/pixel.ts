@@ -87,8 +87,9 @@ export function createCore(defaultEndpoint: string): Core {
       const known = has(config, name);
       if (name == 'consent') setConsent(v, false);
       else if (v === undefined) continue;
-      // The only numbers are the lifetimes in days: 1–400 for __spdt, 1–30 for the click id.
-      else if (!known || typeof v != typeof config[name] || (typeof v == 'number' && !(v >= 1 && v <= (name == 'click_days' ? 30 : 400))))
+      // The only numbers are the lifetimes in days: 1–400 for __spdt, 1–30 for the click id. NaN is
+      // refused by isFinite, not by the comparisons: the minifier may turn !(v >= 1) into v < 1.
+      else if (!known || typeof v != typeof config[name] || (typeof v == 'number' && !(isFinite(v) && v >= 1 && v <= (name == 'click_days' ? 30 : 400))))
         warn(name, known ? 'not a valid ' + typeof config[name] : 'unknown option');
       else config[name] = typeof v == 'string' ? v.trim().replace(/\/+$/, '') : v;
     }
