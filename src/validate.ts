@@ -40,7 +40,8 @@ const numeric = (v: unknown) => (typeof v == 'string' && /^\s*(\d+(\.\d*)?|\.\d+
 
 /**
  * A trimmed string of at most 256 UTF-16 units, or undefined (dropped). The cut never splits a
- * surrogate pair: a lone half would arrive as U+FFFD.
+ * surrogate pair: a lone half would arrive as U+FFFD. (`\p{Cs}` with `u` matches only an unpaired
+ * surrogate: a whole pair is one code point.)
  */
 export function text(field: string, v: unknown, warn: Warn): string | undefined {
   if (typeof v == 'number' && isFinite(v)) v = '' + v;
@@ -50,7 +51,7 @@ export function text(field: string, v: unknown, warn: Warn): string | undefined 
   v = v.trim();
   if ((v as string).length > MAX_STRING) {
     warn(field, 'truncated to 256');
-    v = (v as string).slice(0, MAX_STRING).replace(/[\uD800-\uDBFF]$/, '');
+    v = (v as string).slice(0, MAX_STRING).replace(/\p{Cs}$/u, '');
   }
   return (v as string) || undefined;
 }
