@@ -5,7 +5,7 @@
  */
 import { hashIdentifier } from './hashing';
 import { hasEmail } from './redact';
-import { has, read, type Props } from './util';
+import { attempt, has, read, type Props } from './util';
 
 export type Warn = (field: string, reason: string) => undefined;
 
@@ -125,17 +125,9 @@ export function validate(command: string, props: unknown, body: Props, warn: War
   const named = ' ' + COMMANDS[command] + ' ';
   const freeNames: string[] = [];
   let tooMany = false;
-  let keys: string[] = [];
-  if (props != null) {
-    if (typeof props == 'object') {
-      try {
-        keys = Object.keys(props);
-      } catch {
-        warn('props', 'unreadable');
-      }
-    } else warn('props', 'not an object');
-  }
-  for (const name of keys) {
+  const keys =
+    props == null ? [] : typeof props != 'object' ? warn('props', 'not an object') : attempt(() => Object.keys(props)) || warn('props', 'unreadable');
+  for (const name of keys || []) {
     const raw = read(props, name);
     if (raw == null) continue;
     const pii = name == 'email' || name == 'phone_number';
