@@ -3,13 +3,13 @@
  * consent allow them, and the wiring of identity, transport and route changes. Shared by the
  * `ping.min.js` tag and the npm entry.
  */
-import { isConsentState, type ConsentState } from './consent';
-import { captureClick, forgetIds, mergeAlias, resolveIds, type IdentityConfig } from './identity';
 import { watchRoutes } from './spa';
+import { captureClick, forgetIds, mergeAlias, resolveIds, type IdentityConfig } from './identity';
+import { attempt, has, read, safely, uuid, type Props } from './util';
+import { redactUrl } from './redact';
+import { isConsentState, type ConsentState } from './consent';
 import { createTransport, type OutEvent, type Sent } from './transport';
 import { isEventCommand, validate, type Warn } from './validate';
-import { redactUrl } from './redact';
-import { attempt, has, read, safely, uuid, type Props } from './util';
 
 export type EventType = 'send' | 'warn';
 export type Listener = (data: any) => void;
