@@ -4,7 +4,7 @@
  * only by `resolveIds()`, which runs at send time, after consent.
  */
 import { cookieIn, deleteCookie, DEVICE, forgetMarker, local, readCookies, rootDomain, setCookie } from './storage';
-import { hexId, parseJson, type Props } from './util';
+import { attempt, hexId, parseJson, type Props } from './util';
 
 export interface IdentityConfig {
   cookies: boolean;
@@ -31,12 +31,10 @@ const DAY = 86400;
 
 /** The click id in a URL: Spotify's `spclid` wins over `sp_click_id`. */
 export function clickIdFrom(url: string): string | undefined {
-  try {
+  return attempt(() => {
     const params = new URL(url).searchParams;
     return params.get('spclid') || params.get('sp_click_id') || undefined;
-  } catch {
-    return undefined;
-  }
+  });
 }
 
 /** The click id as stored in its cookie: URL-encoded, at most 256 characters, never cut inside a character. */
@@ -46,13 +44,7 @@ export function encodeClickId(id: string): string {
   return encoded;
 }
 
-function decode(value: string | undefined): string | undefined {
-  try {
-    return value ? decodeURIComponent(value) : undefined;
-  } catch {
-    return undefined;
-  }
-}
+const decode = (value: string | undefined): string | undefined => attempt(() => (value ? decodeURIComponent(value) : undefined));
 
 /** A stored id, when it is one (32 hex); otherwise a new one. */
 const idOr = (stored: string | undefined) => (HEX32.test(stored!) ? stored! : hexId());
@@ -72,7 +64,6 @@ let uid: string | undefined;
 let sid: string | undefined;
 let click: string | undefined; // the click id as its cookie stores it: URL-encoded
 let alias: Props = {};
-let root = ''; // the root domain (SPEC §3 cookie_domain auto)
 let renewed = 0; // when the session was last renewed (0: stored ids not read yet on this page)
 let saveClick = false;
 let saveAlias = false;
@@ -94,7 +85,6 @@ export function mergeAlias(body: Props): void {
 
 /** The ids to send, created and persisted on first use. Only called once sending is allowed. */
 export function resolveIds(config: IdentityConfig): Ids {
-  const domain = () => config.cookie_domain || root;
   const now = Date.now();
   if (!config.cookies) sid = sid || hexId();
   else {
@@ -107,16 +97,18 @@ export function resolveIds(config: IdentityConfig): Ids {
         uid = idOr(cookieIn(cookies, DEVICE) || cookieIn(cookies, LEGACY_DEVICE)?.toLowerCase());
         click = click || cookieIn(cookies, CLICK);
         alias = { ...aliasFields(parseJson(local.get(ALIAS))), ...alias };
-        // After the reads, the writes. Found once per page, and kept in the marker that tells the
-        // next page what is stored, so the probe runs on a visitor's first page only.
-        root = rootDomain();
-        // Renewed on every page load: the lifetime counts from the last visit.
-        setCookie(DEVICE, uid, config.cookie_days * DAY, domain());
       }
     }
-    setCookie(SESSION, sid!, SESSION_TIME, domain()); // every send renews the session
+    // After the reads, the writes. The root domain is kept in the marker that tells the next page
+    // what is stored (written here also when `cookie_domain` is set), so the probe runs on a
+    // visitor's first page only.
+    const root = rootDomain();
+    const domain = config.cookie_domain || root;
+    // Renewed on every page load: the lifetime counts from the last visit.
+    if (!renewed) setCookie(DEVICE, uid!, config.cookie_days * DAY, domain);
+    setCookie(SESSION, sid!, SESSION_TIME, domain); // every send renews the session
     renewed = now;
-    if (saveClick && click) setCookie(CLICK, click, config.click_days * DAY, domain());
+    if (saveClick && click) setCookie(CLICK, click, config.click_days * DAY, domain);
     if (saveAlias) local.set(ALIAS, JSON.stringify(alias));
     saveClick = saveAlias = false;
   }

@@ -3,13 +3,13 @@
  * consent allow them, and the wiring of identity, transport and route changes. Shared by the
  * `ping.min.js` tag and the npm entry.
  */
-import { isConsentState, type ConsentState } from './consent';
-import { captureClick, forgetIds, mergeAlias, resolveIds, type IdentityConfig } from './identity';
 import { watchRoutes } from './spa';
+import { captureClick, forgetIds, mergeAlias, resolveIds, type IdentityConfig } from './identity';
+import { attempt, has, read, safely, uuid, type Props } from './util';
+import { redactUrl } from './redact';
+import { isConsentState, type ConsentState } from './consent';
 import { createTransport, type OutEvent, type Sent } from './transport';
 import { isEventCommand, validate, type Warn } from './validate';
-import { redactUrl } from './redact';
-import { has, read, safely, uuid, type Props } from './util';
 
 export type EventType = 'send' | 'warn';
 export type Listener = (data: any) => void;
@@ -82,17 +82,14 @@ export function createCore(defaultEndpoint: string): Core {
   function configure(options: unknown) {
     const warn = warner('conf');
     if (!options || typeof options != 'object') return warn('options', 'not an object');
-    let names: string[] = [];
-    try {
-      names = Object.keys(options);
-    } catch {}
-    for (const name of names) {
+    for (const name of attempt(() => Object.keys(options)) || []) {
       const v = read(options, name);
       const known = has(config, name);
       if (name == 'consent') setConsent(v, false);
       else if (v === undefined) continue;
-      // The only numbers are the lifetimes in days: 1–400 for __spdt, 1–30 for the click id.
-      else if (!known || typeof v != typeof config[name] || (typeof v == 'number' && !(v >= 1 && v <= (name == 'click_days' ? 30 : 400))))
+      // The only numbers are the lifetimes in days: 1–400 for __spdt, 1–30 for the click id. NaN is
+      // refused by isFinite, not by the comparisons: the minifier may turn !(v >= 1) into v < 1.
+      else if (!known || typeof v != typeof config[name] || (typeof v == 'number' && !(isFinite(v) && v >= 1 && v <= (name == 'click_days' ? 30 : 400))))
         warn(name, known ? 'not a valid ' + typeof config[name] : 'unknown option');
       else config[name] = typeof v == 'string' ? v.trim().replace(/\/+$/, '') : v;
     }

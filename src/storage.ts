@@ -8,6 +8,7 @@
  * `document.cookie` it reads anyway for the ids, and never opens localStorage. sessionStorage is
  * not used at all.
  */
+import { attempt } from './util';
 
 export interface Store {
   get(key: string): string | null;
@@ -36,12 +37,7 @@ let mark: string | undefined; // the marker as this page knows it; without its d
  * a millisecond in Chromium), so the pixel reads before it writes on a load.
  */
 export function readCookies(): string {
-  let cookies = '';
-  try {
-    cookies = document.cookie;
-  } catch {
-    /* blocked: no cookies */
-  }
+  const cookies = attempt(() => document.cookie) || ''; // blocked: no cookies
   const found = cookieIn(cookies, MARK);
   // No marker beside a device cookie: a visitor of the earlier version, which kept an outbox and an alias.
   mark = isMark(found) ? found : mark ?? (cookieIn(cookies, DEVICE) ? 'oa' : '');
@@ -54,13 +50,12 @@ export const getCookie = (name: string): string | undefined => cookieIn(readCook
 
 /** Writes (or, with `maxAge` 0, deletes) a first-party cookie; `domain` '' means host-only. */
 export function setCookie(name: string, value: string, maxAge: number, domain: string): void {
-  try {
-    document.cookie =
+  // Cookies blocked: the caller keeps its value in memory.
+  attempt(() =>
+    (document.cookie =
       name + '=' + value + '; path=/; max-age=' + maxAge + (domain ? '; domain=' + domain : '') +
-      '; SameSite=Lax' + (location.protocol == 'https:' ? '; Secure' : '');
-  } catch {
-    /* cookies blocked: the caller keeps its value in memory */
-  }
+      '; SameSite=Lax' + (location.protocol == 'https:' ? '; Secure' : '')),
+  );
 }
 
 /** Every domain a cookie could have been set at for this host, widest first: `shop.example.com` → `example.com`, `shop.example.com`. */
@@ -128,13 +123,7 @@ function note<T>(key: string, value: T): T {
 }
 
 /** Runs `use` on localStorage; undefined where the browser refuses (private modes, quota). */
-function area<T>(use: (storage: Storage) => T): T | undefined {
-  try {
-    return use(localStorage);
-  } catch {
-    return undefined;
-  }
-}
+const area = <T>(use: (storage: Storage) => T): T | undefined => attempt(() => use(localStorage));
 
 /**
  * localStorage, opened only when the marker says `key` may hold data. A stale "may" costs one

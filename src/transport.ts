@@ -4,7 +4,7 @@
  * fast as the browser admits requests.
  */
 import { local } from './storage';
-import { parseJson, safely, type Props } from './util';
+import { attempt, parseJson, safely, type Props } from './util';
 
 export interface OutEvent {
   key: string;
@@ -111,13 +111,7 @@ export function imageUrl(endpoint: string, header: Props, e: OutEvent): string {
 }
 
 /** `navigator.sendBeacon`, where a throw (a URL the page's CSP blocks, say) counts as a refusal. */
-function beacon(url: string, body: string): boolean {
-  try {
-    return navigator.sendBeacon(url, body);
-  } catch {
-    return false;
-  }
-}
+const beacon = (url: string, body: string): boolean | undefined => attempt(() => navigator.sendBeacon(url, body));
 
 export interface TransportDeps {
   /** The batch item fields for a key (resolves and persists ids). */

@@ -19,29 +19,23 @@ export const uuid = (): string => hexId().replace(/(?=(.{4}){3,6}$)/g, '-');
 /** Own-property test that `__proto__`, `constructor` and friends cannot fool. */
 export const has = (o: object, k: string): boolean => ({}).hasOwnProperty.call(o, k);
 
-/** Reads `o[k]`, swallowing throwing getters and proxy traps. */
-export function read(o: any, k: string): unknown {
+/**
+ * Runs `fn` and returns what it returns, or undefined when it throws: a tag must never break its
+ * page, and the browser refuses many things (blocked cookies and storage, CSP, throwing getters).
+ */
+export function attempt<T>(fn: () => T): T | undefined {
   try {
-    return o?.[k];
-  } catch {
-    return undefined;
-  }
-}
-
-/** `JSON.parse` that returns undefined for anything unparseable. */
-export function parseJson(text: string | null): unknown {
-  try {
-    return JSON.parse(text!);
+    return fn();
   } catch {
     return undefined;
   }
 }
 
 /** Runs `fn`, never letting it throw into the caller (the host page). */
-export function safely(fn: () => void): void {
-  try {
-    fn();
-  } catch {
-    /* a tag must never break its page */
-  }
-}
+export const safely: (fn: () => void) => void = attempt;
+
+/** Reads `o[k]`, swallowing throwing getters and proxy traps. */
+export const read = (o: any, k: string): unknown => attempt(() => o?.[k]);
+
+/** `JSON.parse` that returns undefined for anything unparseable. */
+export const parseJson = (text: string | null): unknown => attempt(() => JSON.parse(text!));

@@ -5,7 +5,7 @@
  */
 import { hashIdentifier } from './hashing';
 import { hasEmail } from './redact';
-import { has, read, type Props } from './util';
+import { attempt, has, read, type Props } from './util';
 
 export type Warn = (field: string, reason: string) => undefined;
 
@@ -40,7 +40,8 @@ const numeric = (v: unknown) => (typeof v == 'string' && /^\s*(\d+(\.\d*)?|\.\d+
 
 /**
  * A trimmed string of at most 256 UTF-16 units, or undefined (dropped). The cut never splits a
- * surrogate pair: a lone half would arrive as U+FFFD.
+ * surrogate pair: a lone half would arrive as U+FFFD. (`\p{Cs}` with `u` matches only an unpaired
+ * surrogate: a whole pair is one code point.)
  */
 export function text(field: string, v: unknown, warn: Warn): string | undefined {
   if (typeof v == 'number' && isFinite(v)) v = '' + v;
@@ -50,7 +51,7 @@ export function text(field: string, v: unknown, warn: Warn): string | undefined 
   v = v.trim();
   if ((v as string).length > MAX_STRING) {
     warn(field, 'truncated to 256');
-    v = (v as string).slice(0, MAX_STRING).replace(/[\uD800-\uDBFF]$/, '');
+    v = (v as string).slice(0, MAX_STRING).replace(/\p{Cs}$/u, '');
   }
   return (v as string) || undefined;
 }
@@ -124,17 +125,9 @@ export function validate(command: string, props: unknown, body: Props, warn: War
   const named = ' ' + COMMANDS[command] + ' ';
   const freeNames: string[] = [];
   let tooMany = false;
-  let keys: string[] = [];
-  if (props != null) {
-    if (typeof props == 'object') {
-      try {
-        keys = Object.keys(props);
-      } catch {
-        warn('props', 'unreadable');
-      }
-    } else warn('props', 'not an object');
-  }
-  for (const name of keys) {
+  const keys =
+    props == null ? [] : typeof props != 'object' ? warn('props', 'not an object') : attempt(() => Object.keys(props)) || warn('props', 'unreadable');
+  for (const name of keys || []) {
     const raw = read(props, name);
     if (raw == null) continue;
     const pii = name == 'email' || name == 'phone_number';
