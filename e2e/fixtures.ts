@@ -3,7 +3,8 @@
  * the real dist/ping.min.js, plus pages each test mounts on the same server. Hostnames under
  * example.co.uk resolve to this machine (see playwright.config.ts), so cookie domains are real.
  */
-import { test as base, expect, type Page } from '@playwright/test';
+import { expect, type Page } from '@playwright/test';
+import { test as base } from './engines/harness';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';

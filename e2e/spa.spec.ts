@@ -6,7 +6,6 @@
  * `custom_event_1` and, once the collector holds the marker, the events before it are final.
  */
 import type { Page } from '@playwright/test';
-import config from '../playwright.config';
 import { test, expect, html, spotifySnippet, newKey, tagLoaded, watchPage, type Site, type StoredEvent, expectClean } from './fixtures';
 
 declare global {
@@ -33,9 +32,7 @@ async function untilMarker(page: Page, site: Site, key: string): Promise<StoredE
   return events;
 }
 
-// Playwright launches Chromium with --disable-back-forward-cache; this file turns the cache back on,
-// as it is in a real browser (the same launch options as playwright.config.ts otherwise).
-test.use({ launchOptions: { ...config.use!.launchOptions, ignoreDefaultArgs: ['--disable-back-forward-cache'] } });
+// The back/forward cache is on in every engine, as in a real browser (see playwright.config.ts).
 
 /** Init script: records `persisted` of every pageshow of the document. */
 function recordPageshow() {

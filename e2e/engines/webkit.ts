@@ -1,0 +1,348 @@
+/**
+ * WebKit for the e2e suite: Debian's WebKitGTK (MiniBrowser) driven over classic WebDriver
+ * (WebKitWebDriver; this build has no BiDi and Playwright's own WebKit is not available), behind
+ * the small part of Playwright's Browser / BrowserContext / Page API the specs use, so the same
+ * specs run here unchanged. A context is a WebDriver session (its own browser process and cookie
+ * jar) with its own recording proxy (./proxy.ts), which provides what WebDriver cannot: request
+ * events, routes, init scripts, console messages and page errors.
+ *
+ * What WebDriver cannot do at all — CDP sessions, offline emulation — throws a clear error here,
+ * and the specs that need it say so with their engine tag (see playwright.config.ts).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import net from 'node:net';
+import { Builder, By, type WebDriver } from 'selenium-webdriver';
+import { startProxy, type Proxy, type ProxiedRequest } from './proxy';
+import { ENGINE_PATHS } from './paths';
+
+const POLL_MS = 50;
+const WAIT_MS = 25_000;
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/** An X display for the browser windows: the caller's, or a private Xvfb (without one a session hangs). */
+async function display(): Promise<{ name: string; stop(): void }> {
+  if (process.env.DISPLAY) return { name: process.env.DISPLAY, stop() {} };
+  const xvfb = spawn('Xvfb', ['-displayfd', '3', '-screen', '0', '1280x800x24', '-nolisten', 'tcp'], { stdio: ['ignore', 'ignore', 'ignore', 'pipe'] });
+  const number = await new Promise<string>((resolve, reject) => {
+    xvfb.once('error', reject);
+    xvfb.stdio[3]!.once('data', (d) => resolve(String(d).trim()));
+  });
+  return { name: ':' + number, stop: () => xvfb.kill() };
+}
+
+async function startDriver(env: NodeJS.ProcessEnv): Promise<{ url: string; process: ChildProcess }> {
+  const port = await freePort();
+  const child = spawn(ENGINE_PATHS.webkitDriver, [`--port=${port}`, '--host=127.0.0.1'], { env, stdio: 'ignore' });
+  const url = `http://127.0.0.1:${port}`;
+  for (let i = 0; i < 200; i++) {
+    if (await fetch(`${url}/status`).then((r) => r.ok, () => false)) return { url, process: child };
+    await pause(POLL_MS);
+  }
+  child.kill();
+  throw new Error(`WebKitWebDriver did not start at ${url}`);
+}
+
+/**
+ * The WebDriver script that runs `fn(arg)` (or the script `fn`) in the page and brings back its
+ * value with the page's URL, keeping `undefined` (WebDriver turns it into null). The function's
+ * source is part of the script itself: no eval in the page, which a strict CSP would refuse.
+ */
+function evaluateScript(fn: string | Function, expression: boolean): string {
+  const run = expression ? `(0, eval)(${JSON.stringify(fn)})` : `(${fn})(arguments[0])`;
+  // WebDriver's execute awaits a returned promise (its execute-async hangs in this build).
+  return `
+  var pack = function (r) {
+    return JSON.stringify(r, function (k, v) { return v === undefined ? '\\u0000undefined' : v; });
+  };
+  var fail = function (e) { return pack({ href: location.href, error: String((e && e.stack) || e) }); };
+  try {
+    return Promise.resolve(${run}).then(function (v) { return pack({ href: location.href, value: v }); }, fail);
+  } catch (e) {
+    return fail(e);
+  }`;
+}
+
+type WaitUntil = 'load' | 'domcontentloaded' | 'commit' | 'networkidle';
+type PageFunction = string | ((arg: any) => unknown);
+
+class ConsoleMessage {
+  constructor(private readonly message: { type: string; text: string }) {}
+  type() {
+    return this.message.type;
+  }
+  text() {
+    return this.message.text;
+  }
+}
+
+export class WebKitPage extends EventEmitter {
+  private href = 'about:blank';
+  private readonly initScripts: string[];
+
+  constructor(
+    private readonly driver: WebDriver,
+    private readonly proxy: Proxy,
+    private readonly owner: WebKitContext,
+  ) {
+    super();
+    this.initScripts = proxy.initScripts;
+    proxy.on('request', (r) => this.emit('request', r));
+    proxy.on('requestfinished', (r) => this.emit('requestfinished', r));
+    proxy.on('requestfailed', (r) => this.emit('requestfailed', r));
+    proxy.on('response', (r) => this.emit('response', r));
+    proxy.on('console', (m) => (m.type === 'pageerror' ? this.emit('pageerror', new Error(m.text)) : this.emit('console', new ConsoleMessage(m))));
+  }
+
+  context() {
+    return this.owner;
+  }
+
+  /** Synchronous, as in Playwright: the URL as of the last call (every call brings it back). */
+  url() {
+    return this.href;
+  }
+
+  async goto(url: string, options: { waitUntil?: WaitUntil } = {}) {
+    await this.navigate(() => this.driver.get(url), options.waitUntil);
+    return null;
+  }
+
+  async reload(options: { waitUntil?: WaitUntil } = {}) {
+    await this.navigate(() => this.driver.navigate().refresh(), options.waitUntil);
+    return null;
+  }
+
+  async goBack(options: { waitUntil?: WaitUntil } = {}) {
+    await this.navigate(() => this.driver.navigate().back(), options.waitUntil);
+    return null;
+  }
+
+  /**
+   * The session's page load strategy is 'none' (this build's 'eager' never lets a later command
+   * run, and 'normal' would wait for scripts a test holds): the document being left is marked,
+   * and the navigation is over once another document (new, or restored from the back/forward
+   * cache) has reached `waitUntil`.
+   */
+  private async navigate(start: () => Promise<unknown>, waitUntil: WaitUntil = 'load') {
+    const left = Math.random().toString(36).slice(2);
+    await this.driver.executeScript(`window.__e2eLeft = '${left}'`).catch(() => {});
+    await start();
+    const ready = waitUntil === 'commit' ? ['loading', 'interactive', 'complete'] : waitUntil === 'domcontentloaded' ? ['interactive', 'complete'] : ['complete'];
+    await this.waitForFunction(
+      ([left, ready]: [string, string[]]) => (window as any).__e2eLeft !== left && ready.includes(document.readyState),
+      [left, ready],
+    );
+  }
+
+  async evaluate<R>(fn: PageFunction, arg?: unknown): Promise<R> {
+    const script = evaluateScript(fn, typeof fn === 'string');
+    const answer = JSON.parse(await this.driver.executeScript<string>(script, arg ?? null), (k, v) => (v === '\u0000undefined' ? undefined : v));
+    this.href = answer.href;
+    if ('error' in answer) throw new Error(`page.evaluate: ${answer.error}`);
+    return answer.value as R;
+  }
+
+  async waitForFunction(fn: PageFunction, arg?: unknown) {
+    const until = Date.now() + WAIT_MS;
+    for (;;) {
+      try {
+        const value = await this.evaluate(fn, arg);
+        if (value) return value;
+      } catch (e) {
+        // A navigation under way replaces the document the script was sent to: try again.
+        if (Date.now() > until) throw e;
+      }
+      if (Date.now() > until) throw new Error(`page.waitForFunction: still false after ${WAIT_MS} ms: ${String(fn).slice(0, 200)}`);
+      await pause(POLL_MS);
+    }
+  }
+
+  async waitForURL(url: string | RegExp) {
+    const until = Date.now() + WAIT_MS;
+    const wanted = (u: string) => (typeof url === 'string' ? u === url : url.test(u));
+    // WebDriver's click does not wait for the navigation it starts: poll for the new document.
+    while (!wanted((this.href = await this.driver.getCurrentUrl().catch(() => this.href)))) {
+      if (Date.now() > until) throw new Error(`page.waitForURL: ${url} not reached; at ${this.href}`);
+      await pause(POLL_MS);
+    }
+    await this.waitForFunction(() => document.readyState === 'complete');
+  }
+
+  async click(selector: string) {
+    await this.driver.findElement(By.css(selector)).click();
+  }
+
+  locator(selector: string) {
+    return { count: () => this.evaluate<number>((s) => document.querySelectorAll(s as string).length, selector) };
+  }
+
+  async addInitScript(script: PageFunction | { content: string }, arg?: unknown) {
+    const source =
+      typeof script === 'function' ? `(${script})(${JSON.stringify(arg)});` : typeof script === 'string' ? script : script.content;
+    this.initScripts.push(source);
+  }
+
+  async route(url: string | RegExp, handler: (route: any, request: ProxiedRequest) => unknown) {
+    this.proxy.route(url, handler);
+  }
+
+  async unroute(url: string | RegExp, handler?: (route: any, request: ProxiedRequest) => unknown) {
+    this.proxy.unroute(url, handler);
+  }
+
+  waitForEvent<T>(event: string, predicate: (value: T) => boolean = () => true): Promise<T> {
+    return new Promise((resolve) => {
+      const listener = (value: T) => {
+        if (!predicate(value)) return;
+        this.off(event, listener);
+        resolve(value);
+      };
+      this.on(event, listener);
+    });
+  }
+
+  waitForRequest(predicate: (r: ProxiedRequest) => boolean) {
+    return this.waitForEvent('request', predicate);
+  }
+
+  waitForResponse(predicate: (r: any) => boolean) {
+    return this.waitForEvent('response', predicate);
+  }
+
+  async close() {
+    await this.owner.close();
+  }
+}
+
+export class WebKitContext {
+  private page?: WebKitPage;
+  private closed = false;
+
+  constructor(
+    private readonly driver: WebDriver,
+    private readonly proxy: Proxy,
+  ) {}
+
+  static async open(driverUrl: string, options: { javaScriptEnabled?: boolean } = {}) {
+    const proxy = await startProxy();
+    const args = ['--automation', '--enable-page-cache=true'];
+    if (options.javaScriptEnabled === false) args.push('--enable-javascript-markup=false');
+    const driver = await new Builder()
+      .usingServer(driverUrl)
+      .withCapabilities({
+        browserName: 'MiniBrowser',
+        pageLoadStrategy: 'none',
+        // Every request goes through the proxy, localhost included.
+        proxy: { proxyType: 'manual', httpProxy: `127.0.0.1:${proxy.port}`, noProxy: [] },
+        'webkitgtk:browserOptions': { binary: ENGINE_PATHS.webkitBrowser, args },
+      })
+      .build();
+    await driver.manage().setTimeouts({ script: WAIT_MS, pageLoad: WAIT_MS });
+    return new WebKitContext(driver, proxy);
+  }
+
+  async newPage() {
+    if (this.page) throw new Error('WebKit harness: one page per context (WebDriver cannot tell tabs apart in the network)');
+    return (this.page = new WebKitPage(this.driver, this.proxy, this));
+  }
+
+  pages() {
+    return this.page ? [this.page] : [];
+  }
+
+  /** The cookies the current document's host can see (WebDriver has no view of the whole jar). */
+  async cookies() {
+    const jar = await this.driver.manage().getCookies();
+    return jar.map((c) => ({
+      name: c.name,
+      value: c.value,
+      domain: c.domain ?? '',
+      path: c.path ?? '/',
+      expires: typeof c.expiry === 'number' ? c.expiry : c.expiry instanceof Date ? c.expiry.getTime() / 1000 : -1,
+      httpOnly: !!c.httpOnly,
+      secure: !!c.secure,
+      sameSite: (c.sameSite ?? 'None') as 'Strict' | 'Lax' | 'None',
+    }));
+  }
+
+  /** WebDriver adds cookies only for the current document's host: a blank page there first. */
+  async addCookies(cookies: { name: string; value: string; url?: string; domain?: string; path?: string; expires?: number; sameSite?: string }[]) {
+    for (const c of cookies) {
+      const host = c.url ? new URL(c.url).hostname : c.domain!.replace(/^\./, '');
+      const current = await this.driver.getCurrentUrl();
+      if (!current.startsWith('http') || new URL(current).hostname !== host) await this.driver.get(`http://${host}/__e2e/blank`);
+      await this.driver.manage().addCookie({
+        name: c.name,
+        value: c.value,
+        path: c.path ?? '/',
+        ...(c.url ? {} : { domain: c.domain }),
+        ...(c.expires && c.expires > 0 ? { expiry: Math.round(c.expires) } : {}),
+        ...(c.sameSite ? { sameSite: c.sameSite } : {}),
+      });
+    }
+  }
+
+  async setOffline(): Promise<never> {
+    throw new Error('WebKit harness: WebDriver cannot take the browser offline');
+  }
+
+  async newCDPSession(): Promise<never> {
+    throw new Error('WebKit harness: CDP is Chromium only');
+  }
+
+  async close() {
+    if (this.closed) return;
+    this.closed = true;
+    await this.driver.quit().catch(() => {});
+    await this.proxy.close();
+  }
+}
+
+/** The worker's WebKit: one X display and one WebKitWebDriver; each context is a new session. */
+export class WebKitBrowser {
+  /** Read by Playwright's context fixture. */
+  readonly _connection = { headers: undefined };
+  private readonly contexts = new Set<WebKitContext>();
+
+  private constructor(
+    private readonly driverUrl: string,
+    private readonly stop: () => void,
+  ) {}
+
+  static async launch() {
+    const screen = await display();
+    const driver = await startDriver({ ...process.env, DISPLAY: screen.name });
+    return new WebKitBrowser(driver.url, () => {
+      driver.process.kill();
+      screen.stop();
+    });
+  }
+
+  async newContext(options: { javaScriptEnabled?: boolean } = {}) {
+    const context = await WebKitContext.open(this.driverUrl, options);
+    this.contexts.add(context);
+    return context;
+  }
+
+  async newPage() {
+    return (await this.newContext()).newPage();
+  }
+
+  version() {
+    return 'WebKitGTK';
+  }
+
+  async close() {
+    await Promise.all([...this.contexts].map((c) => c.close()));
+    this.stop();
+  }
+}
