@@ -160,7 +160,7 @@ test.describe('SPEC §5 Privacy: consent', () => {
     expectClean(seen);
   });
 
-  test("'denied' after events were sent deletes every cookie and storage key of the pixel, and stops sending", async ({ page, context, site }) => {
+  test("'denied' after events were sent deletes every cookie and storage key of the pixel, and stops sending", { tag: ['@needs-offline'] }, async ({ page, context, site }) => {
     const key = newKey();
     const markerKey = newKey();
     const seen = watchPage(page);

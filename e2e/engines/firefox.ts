@@ -71,16 +71,27 @@ async function recordingContext(context: BrowserContext, proxy: Proxy): Promise<
   return wrapped;
 }
 
+/** Context options the harness adds: a browser setting the engine has (Firefox: GPC). */
+export interface EngineContextOptions {
+  /** The browser's own Global Privacy Control setting, on. Only Firefox ships one. */
+  globalPrivacyControl?: boolean;
+}
+
 /**
- * The Firefox browser whose contexts each record their network through a proxy. Playwright's BiDi
- * Firefox ignores `javaScriptEnabled: false`, a browser-wide preference there: such a context gets
- * a browser of its own, launched by `launchWithoutScripts`.
+ * The Firefox browser whose contexts each record their network through a proxy. Some context
+ * options are browser-wide preferences in Firefox (Playwright's BiDi Firefox ignores
+ * `javaScriptEnabled: false`; GPC is a preference): such a context gets a browser of its own,
+ * launched by `launchWith(prefs)`.
  */
-export function withRecordingProxy(browser: Browser, launchWithoutScripts: () => Promise<Browser>): Browser {
+export function withRecordingProxy(browser: Browser, launchWith: (prefs: Record<string, unknown>) => Promise<Browser>): Browser {
   const wrapped: Browser = overlay(browser, {
-    newContext: async (options: Parameters<Browser['newContext']>[0] = {}) => {
+    newContext: async ({ globalPrivacyControl, ...options }: Parameters<Browser['newContext']>[0] & EngineContextOptions = {}) => {
+      const prefs = {
+        ...(options.javaScriptEnabled === false ? { 'javascript.enabled': false } : {}),
+        ...(globalPrivacyControl ? { 'privacy.globalprivacycontrol.enabled': true, 'privacy.globalprivacycontrol.functionality.enabled': true } : {}),
+      };
       const proxy = await startProxy();
-      const own = options.javaScriptEnabled === false ? await launchWithoutScripts() : undefined;
+      const own = Object.keys(prefs).length ? await launchWith(prefs) : undefined;
       // The proxy answers every host from this machine, as the test hostnames need.
       const context = await (own ?? browser).newContext({ ...options, proxy: { server: `http://127.0.0.1:${proxy.port}`, bypass: '' } });
       if (own) context.on('close', () => void own.close());

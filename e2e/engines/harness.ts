@@ -16,8 +16,8 @@ export const test = base.extend<{}, { browser: Browser }>({
         browserName === 'webkit'
           ? ((await WebKitBrowser.launch()) as unknown as Browser)
           : browserName === 'firefox'
-            ? withRecordingProxy(await playwright.firefox.launch(), () =>
-                playwright.firefox.launch({ ...launchOptions, firefoxUserPrefs: { ...launchOptions.firefoxUserPrefs, 'javascript.enabled': false } }),
+            ? withRecordingProxy(await playwright.firefox.launch(), (prefs) =>
+                playwright.firefox.launch({ ...launchOptions, firefoxUserPrefs: { ...launchOptions.firefoxUserPrefs, ...prefs } }),
               )
             : await playwright.chromium.launch();
       await use(browser);

@@ -6,5 +6,3 @@ export const ENGINE_PATHS = {
   webkitBrowser: process.env.WEBKIT_BROWSER_PATH || '/usr/lib/x86_64-linux-gnu/webkit2gtk-4.1/MiniBrowser',
 };
 
-/** Hostnames the specs visit, all served by this machine, so cookie domains are tested on real names. */
-export const TEST_HOSTS = ['example.co.uk', 'www.example.co.uk', 'shop.example.co.uk'];

@@ -146,7 +146,7 @@ export async function startProxy(): Promise<Proxy> {
       events.emit('console', { type: url.searchParams.get('type')!, text: body.toString('utf8') });
       return res.writeHead(204).end();
     }
-    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' }).end('<!doctype html><title>blank</title>');
+    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' }).end('<!doctype html><link rel="icon" href="data:,"><title>blank</title>');
   };
 
   /** Answers the browser, with the init scripts in an HTML document. */
@@ -174,6 +174,7 @@ export async function startProxy(): Promise<Proxy> {
     let settle!: () => void;
     let fail!: (e: unknown) => void;
     const answered = new Promise<void>((resolve, reject) => ((settle = resolve), (fail = reject)));
+    answered.catch(() => {}); // a failure is reported as an event; response() then answers null
     const headers = Object.fromEntries(Object.entries(req.headers).map(([k, v]) => [k, String(v)]));
     const request = new ProxiedRequest(url.href, req.method!, headers, body, answered);
     const done = (status: number, answerHeaders: Record<string, string>) => {

@@ -20,6 +20,15 @@ const POLL_MS = 50;
 const WAIT_MS = 25_000;
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** Starts a helper process that ends with this worker, however the worker ends. */
+function child(command: string, args: string[], options: Parameters<typeof spawn>[2]): ChildProcess {
+  const started = spawn(command, args, options);
+  const stop = () => started.kill();
+  process.once('exit', stop);
+  started.once('exit', () => process.off('exit', stop));
+  return started;
+}
+
 async function freePort(): Promise<number> {
   const server = net.createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -31,7 +40,7 @@ async function freePort(): Promise<number> {
 /** An X display for the browser windows: the caller's, or a private Xvfb (without one a session hangs). */
 async function display(): Promise<{ name: string; stop(): void }> {
   if (process.env.DISPLAY) return { name: process.env.DISPLAY, stop() {} };
-  const xvfb = spawn('Xvfb', ['-displayfd', '3', '-screen', '0', '1280x800x24', '-nolisten', 'tcp'], { stdio: ['ignore', 'ignore', 'ignore', 'pipe'] });
+  const xvfb = child('Xvfb', ['-displayfd', '3', '-screen', '0', '1280x800x24', '-nolisten', 'tcp'], { stdio: ['ignore', 'ignore', 'ignore', 'pipe'] });
   const number = await new Promise<string>((resolve, reject) => {
     xvfb.once('error', reject);
     xvfb.stdio[3]!.once('data', (d) => resolve(String(d).trim()));
@@ -41,13 +50,13 @@ async function display(): Promise<{ name: string; stop(): void }> {
 
 async function startDriver(env: NodeJS.ProcessEnv): Promise<{ url: string; process: ChildProcess }> {
   const port = await freePort();
-  const child = spawn(ENGINE_PATHS.webkitDriver, [`--port=${port}`, '--host=127.0.0.1'], { env, stdio: 'ignore' });
+  const driver = child(ENGINE_PATHS.webkitDriver, [`--port=${port}`, '--host=127.0.0.1'], { env, stdio: 'ignore' });
   const url = `http://127.0.0.1:${port}`;
   for (let i = 0; i < 200; i++) {
-    if (await fetch(`${url}/status`).then((r) => r.ok, () => false)) return { url, process: child };
+    if (await fetch(`${url}/status`).then((r) => r.ok, () => false)) return { url, process: driver };
     await pause(POLL_MS);
   }
-  child.kill();
+  driver.kill();
   throw new Error(`WebKitWebDriver did not start at ${url}`);
 }
 
@@ -56,8 +65,10 @@ async function startDriver(env: NodeJS.ProcessEnv): Promise<{ url: string; proce
  * value with the page's URL, keeping `undefined` (WebDriver turns it into null). The function's
  * source is part of the script itself: no eval in the page, which a strict CSP would refuse.
  */
-function evaluateScript(fn: string | Function, expression: boolean): string {
-  const run = expression ? `(0, eval)(${JSON.stringify(fn)})` : `(${fn})(arguments[0])`;
+function evaluateScript(fn: string | Function, expression: boolean, truthy = false): string {
+  const called = expression ? `(0, eval)(${JSON.stringify(fn)})` : `(${fn})(arguments[0])`;
+  // waitForFunction asks only whether the value is truthy (a function, say, has no JSON form).
+  const run = truthy ? `Promise.resolve(${called}).then(function (v) { return !!v; })` : called;
   // WebDriver's execute awaits a returned promise (its execute-async hangs in this build).
   return `
   var pack = function (r) {
@@ -143,8 +154,8 @@ export class WebKitPage extends EventEmitter {
     );
   }
 
-  async evaluate<R>(fn: PageFunction, arg?: unknown): Promise<R> {
-    const script = evaluateScript(fn, typeof fn === 'string');
+  async evaluate<R>(fn: PageFunction, arg?: unknown, truthy = false): Promise<R> {
+    const script = evaluateScript(fn, typeof fn === 'string', truthy);
     const answer = JSON.parse(await this.driver.executeScript<string>(script, arg ?? null), (k, v) => (v === '\u0000undefined' ? undefined : v));
     this.href = answer.href;
     if ('error' in answer) throw new Error(`page.evaluate: ${answer.error}`);
@@ -155,7 +166,7 @@ export class WebKitPage extends EventEmitter {
     const until = Date.now() + WAIT_MS;
     for (;;) {
       try {
-        const value = await this.evaluate(fn, arg);
+        const value = await this.evaluate(fn, arg, true);
         if (value) return value;
       } catch (e) {
         // A navigation under way replaces the document the script was sent to: try again.
@@ -230,10 +241,13 @@ export class WebKitContext {
   constructor(
     private readonly driver: WebDriver,
     private readonly proxy: Proxy,
+    private readonly driverProcess: ChildProcess,
   ) {}
 
-  static async open(driverUrl: string, options: { javaScriptEnabled?: boolean } = {}) {
+  /** A WebKitWebDriver holds one session at a time: each context has its own. */
+  static async open(env: NodeJS.ProcessEnv, options: { javaScriptEnabled?: boolean } = {}) {
     const proxy = await startProxy();
+    const { url: driverUrl, process: driverProcess } = await startDriver(env);
     const args = ['--automation', '--enable-page-cache=true'];
     if (options.javaScriptEnabled === false) args.push('--enable-javascript-markup=false');
     const driver = await new Builder()
@@ -247,7 +261,7 @@ export class WebKitContext {
       })
       .build();
     await driver.manage().setTimeouts({ script: WAIT_MS, pageLoad: WAIT_MS });
-    return new WebKitContext(driver, proxy);
+    return new WebKitContext(driver, proxy, driverProcess);
   }
 
   async newPage() {
@@ -303,32 +317,29 @@ export class WebKitContext {
     if (this.closed) return;
     this.closed = true;
     await this.driver.quit().catch(() => {});
+    this.driverProcess.kill();
     await this.proxy.close();
   }
 }
 
-/** The worker's WebKit: one X display and one WebKitWebDriver; each context is a new session. */
+/** The worker's WebKit: one X display; each context is a WebDriver session with its own browser. */
 export class WebKitBrowser {
   /** Read by Playwright's context fixture. */
   readonly _connection = { headers: undefined };
   private readonly contexts = new Set<WebKitContext>();
 
   private constructor(
-    private readonly driverUrl: string,
+    private readonly env: NodeJS.ProcessEnv,
     private readonly stop: () => void,
   ) {}
 
   static async launch() {
     const screen = await display();
-    const driver = await startDriver({ ...process.env, DISPLAY: screen.name });
-    return new WebKitBrowser(driver.url, () => {
-      driver.process.kill();
-      screen.stop();
-    });
+    return new WebKitBrowser({ ...process.env, DISPLAY: screen.name }, screen.stop);
   }
 
   async newContext(options: { javaScriptEnabled?: boolean } = {}) {
-    const context = await WebKitContext.open(this.driverUrl, options);
+    const context = await WebKitContext.open(this.env, options);
     this.contexts.add(context);
     return context;
   }
