@@ -1,6 +1,6 @@
 /**
  * SPEC §3 (cookies, cookie_domain, cookie_days, click_days, debug) and §4 (identity on the client):
- * the real tag in real Chromium writing real cookies on a real-looking hostname (www.example.co.uk,
+ * the real tag in each engine writing real cookies on a real-looking hostname (www.example.co.uk,
  * where co.uk is a public suffix), checked against what the reference collector stored.
  */
 import type { BrowserContext, Cookie, Page } from '@playwright/test';

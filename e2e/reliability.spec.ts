@@ -1,6 +1,6 @@
 /**
  * SPEC §6 (the outbox) and BROWSER-NOTES: offline, leaving the page offline, two tabs, the outbox
- * bound, a collector that fails, storage that throws — the real tag in Chromium against the real
+ * bound, a collector that fails, storage that throws — the real tag in each engine against the real
  * collector, with the browser's own network controls (context.setOffline, page.route).
  */
 import type { Page } from '@playwright/test';

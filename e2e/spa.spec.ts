@@ -1,6 +1,6 @@
 /**
  * SPEC §3 `spa` and the view rule: automatic views on History API route changes and on pages
- * restored from the back/forward cache, in real Chromium against the real collector.
+ * restored from the back/forward cache, in each engine against the real collector.
  *
  * Absence of a view is proven with a marker: after the change under test, the page calls
  * `custom_event_1` and, once the collector holds the marker, the events before it are final.

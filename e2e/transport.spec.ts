@@ -1,6 +1,6 @@
 /**
  * SPEC §6 (wire protocol v1): batching, request size, the image fallback, the outbox, and
- * delivery when the page is hidden or left — the real tag in real Chromium, checked on the
+ * delivery when the page is hidden or left — the real tag in each engine, checked on the
  * requests the browser really made and on what the reference collector stored.
  */
 import type { Page, Request } from '@playwright/test';

@@ -53,6 +53,12 @@ function networkPage(page: Page, proxy: Proxy, context: BrowserContext): Page {
     route: async (url: any, handler: any) => proxy.route(url, handler),
     unroute: async (url: any, handler?: any) => proxy.unroute(url, handler),
     context: () => context,
+    // Playwright's BiDi goBack waits for a commit that Firefox never reports when it restores the
+    // page from the back/forward cache: the page goes back itself, the caller waits for the result.
+    goBack: async () => {
+      await page.evaluate(() => void setTimeout(() => history.back()));
+      return null;
+    },
   });
   return wrapped;
 }

@@ -11,3 +11,6 @@
 const NOTICES = [/^(Error: )?Cookie “__spdt_probe” has been rejected for invalid domain\.$/];
 
 export const isEngineNotice = (text: string): boolean => NOTICES.some((n) => n.test(text));
+
+/** Globals the automation itself puts on a page (Playwright's BiDi driver for Firefox), not the tag. */
+export const DRIVER_GLOBALS = ['__pw_bidiInsertText'];

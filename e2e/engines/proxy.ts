@@ -115,7 +115,8 @@ const RECORDER = `(function () {
 
 /** Puts `scripts` first in `<head>` (after the doctype, so the document keeps its mode). */
 function inject(html: string, scripts: string[], nonce?: string): string {
-  const tags = scripts.map((s) => `<script${nonce ? ` nonce="${nonce}"` : ''}>${s}</script>`).join('');
+  // `</script` inside a script (in a string, say) would end the element: `<\/` means the same in JS.
+  const tags = scripts.map((s) => `<script${nonce ? ` nonce="${nonce}"` : ''}>${s.replace(/<\/(script)/gi, '<\\/$1')}</script>`).join('');
   const head = /<head[^>]*>/i.exec(html);
   if (head) return html.slice(0, head.index + head[0].length) + tags + html.slice(head.index + head[0].length);
   const doctype = /^\s*<!doctype[^>]*>/i.exec(html);

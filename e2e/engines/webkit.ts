@@ -74,7 +74,7 @@ function evaluateScript(fn: string | Function, expression: boolean, truthy = fal
   var pack = function (r) {
     return JSON.stringify(r, function (k, v) { return v === undefined ? '\\u0000undefined' : v; });
   };
-  var fail = function (e) { return pack({ href: location.href, error: String((e && e.stack) || e) }); };
+  var fail = function (e) { return pack({ href: location.href, error: String(e) + (e && e.stack ? '\\n' + e.stack : '') }); };
   try {
     return Promise.resolve(${run}).then(function (v) { return pack({ href: location.href, value: v }); }, fail);
   } catch (e) {
