@@ -10,6 +10,9 @@ import { ENGINE_PATHS } from './e2e/engines/paths';
  *    refuses the navigation before any route sees it).
  *  - @needs-tab-requests: requests attributed to one of two tabs (Chromium; the harness sees
  *    Firefox's and WebKit's request bodies per context, through a proxy).
+ *  - @beacon-in-closing-pagehide: a beacon sent in the pagehide of a page being closed reaches the
+ *    network (Chromium, WebKit). Firefox closed over BiDi loses it nearly every time, yet delivers
+ *    it when the page is left by navigation: unresolved whether a user's tab close does the same.
  */
 const cannot = (...tags: string[]) => new RegExp(tags.join('|'));
 
@@ -46,7 +49,7 @@ const chromium: Project = {
 // Debian's Firefox ESR over WebDriver BiDi (Playwright's `moz-firefox` channel).
 const firefox: Project = {
   name: 'firefox',
-  grepInvert: cannot('@needs-cdp', '@needs-offline-answer', '@needs-tab-requests'),
+  grepInvert: cannot('@needs-cdp', '@needs-offline-answer', '@needs-tab-requests', '@beacon-in-closing-pagehide'),
   workers: 1, // 3 s and 0.5–0.7 GB a launch
   use: {
     browserName: 'firefox',

@@ -4,10 +4,11 @@
  * the small part of Playwright's Browser / BrowserContext / Page API the specs use, so the same
  * specs run here unchanged. A context is a WebDriver session (its own browser process and cookie
  * jar) with its own recording proxy (./proxy.ts), which provides what WebDriver cannot: request
- * events, routes, init scripts, console messages and page errors.
+ * events, routes, init scripts, console messages and page errors (those the page's scripts make:
+ * the browser's own console messages, such as a failed request's, are out of its sight).
  *
  * What WebDriver cannot do at all — CDP sessions, offline emulation — throws a clear error here,
- * and the specs that need it say so with their engine tag (see playwright.config.ts).
+ * and the tests that need it carry a tag the webkit project leaves out (see playwright.config.ts).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
@@ -18,6 +19,7 @@ import { ENGINE_PATHS } from './paths';
 
 const POLL_MS = 50;
 const WAIT_MS = 25_000;
+const SESSION_MS = 15_000;
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Starts a helper process that ends with this worker, however the worker ends. */
@@ -229,8 +231,9 @@ export class WebKitPage extends EventEmitter {
     return this.waitForEvent('response', predicate);
   }
 
+  /** Closes the window (its pagehide runs, its beacons leave); the session ends with the context. */
   async close() {
-    await this.owner.close();
+    await this.driver.close().catch(() => {});
   }
 }
 
@@ -244,24 +247,35 @@ export class WebKitContext {
     private readonly driverProcess: ChildProcess,
   ) {}
 
-  /** A WebKitWebDriver holds one session at a time: each context has its own. */
+  /**
+   * A WebKitWebDriver holds one session at a time: each context has its own. Now and then (on a
+   * busy machine) a new session never answers: it gets a few seconds, then a fresh driver.
+   */
   static async open(env: NodeJS.ProcessEnv, options: { javaScriptEnabled?: boolean } = {}) {
     const proxy = await startProxy();
-    const { url: driverUrl, process: driverProcess } = await startDriver(env);
     const args = ['--automation', '--enable-page-cache=true'];
     if (options.javaScriptEnabled === false) args.push('--enable-javascript-markup=false');
-    const driver = await new Builder()
-      .usingServer(driverUrl)
-      .withCapabilities({
-        browserName: 'MiniBrowser',
-        pageLoadStrategy: 'none',
-        // Every request goes through the proxy, localhost included.
-        proxy: { proxyType: 'manual', httpProxy: `127.0.0.1:${proxy.port}`, noProxy: [] },
-        'webkitgtk:browserOptions': { binary: ENGINE_PATHS.webkitBrowser, args },
-      })
-      .build();
-    await driver.manage().setTimeouts({ script: WAIT_MS, pageLoad: WAIT_MS });
-    return new WebKitContext(driver, proxy, driverProcess);
+    const capabilities = {
+      browserName: 'MiniBrowser',
+      pageLoadStrategy: 'none',
+      // Every request goes through the proxy, localhost included.
+      proxy: { proxyType: 'manual', httpProxy: `127.0.0.1:${proxy.port}`, noProxy: [] },
+      'webkitgtk:browserOptions': { binary: ENGINE_PATHS.webkitBrowser, args },
+    };
+    for (let attempt = 1; ; attempt++) {
+      const { url, process: driverProcess } = await startDriver(env);
+      const session = new Builder().usingServer(url).withCapabilities(capabilities).build();
+      const driver = await Promise.race([session, pause(SESSION_MS).then(() => undefined)]).catch(() => undefined);
+      if (driver) {
+        await driver.manage().setTimeouts({ script: WAIT_MS, pageLoad: WAIT_MS });
+        return new WebKitContext(driver, proxy, driverProcess);
+      }
+      session.then((d) => d.quit(), () => {}).finally(() => driverProcess.kill());
+      if (attempt == 3) {
+        await proxy.close();
+        throw new Error(`WebKit harness: no WebDriver session after ${attempt} tries of ${SESSION_MS} ms`);
+      }
+    }
   }
 
   async newPage() {
