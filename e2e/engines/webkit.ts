@@ -20,6 +20,7 @@ import { ENGINE_PATHS } from './paths';
 const POLL_MS = 50;
 const WAIT_MS = 25_000;
 const SESSION_MS = 15_000;
+const SCRIPT_MS = 8_000;
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Starts a helper process that ends with this worker, however the worker ends. */
@@ -267,7 +268,9 @@ export class WebKitContext {
       const session = new Builder().usingServer(url).withCapabilities(capabilities).build();
       const driver = await Promise.race([session, pause(SESSION_MS).then(() => undefined)]).catch(() => undefined);
       if (driver) {
-        await driver.manage().setTimeouts({ script: WAIT_MS, pageLoad: WAIT_MS });
+        // A script sent while a page is restored from the back/forward cache can hang: it fails
+        // after SCRIPT_MS, and waitForFunction's polling sends the next one.
+        await driver.manage().setTimeouts({ script: SCRIPT_MS, pageLoad: WAIT_MS });
         return new WebKitContext(driver, proxy, driverProcess);
       }
       session.then((d) => d.quit(), () => {}).finally(() => driverProcess.kill());
