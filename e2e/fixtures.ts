@@ -6,7 +6,9 @@
  * here. Hostnames under example.co.uk resolve to this machine (see playwright.config.ts), so
  * cookie domains are real.
  */
-import { test as base, expect, type Page } from '@playwright/test';
+import { expect, type Page } from '@playwright/test';
+import { test as base } from './engines/harness';
+import { isEngineNotice } from './engines/notices';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -79,10 +81,10 @@ export async function holdTag(page: Page): Promise<{ release(): void }> {
 
 /** What a page did that a tag must never make it do: errors thrown, errors logged. */
 export function watchPage(page: Page) {
-  const seen = { pageErrors: [] as string[], consoleErrors: [] as string[], warnings: [] as string[] };
-  page.on('pageerror', (e) => seen.pageErrors.push(String(e)));
+  const seen = { pageErrors: [] as string[], consoleErrors: [] as string[], warnings: [] as string[], engineNotices: [] as string[] };
+  page.on('pageerror', (e) => (isEngineNotice(String(e)) ? seen.engineNotices : seen.pageErrors).push(String(e)));
   page.on('console', (m) => {
-    if (m.type() === 'error') seen.consoleErrors.push(m.text());
+    if (m.type() === 'error') (isEngineNotice(m.text()) ? seen.engineNotices : seen.consoleErrors).push(m.text());
     if (m.type() === 'warning') seen.warnings.push(m.text());
   });
   return seen;

@@ -35,7 +35,7 @@ async function load(page: Page, site: Site, key: string, count: number, calls = 
 }
 
 test.describe('the load path', () => {
-  test('ordinary calls throw nothing inside the tag, not even caught exceptions', async ({ page, site }) => {
+  test('ordinary calls throw nothing inside the tag, not even caught exceptions', { tag: ['@needs-cdp'] }, async ({ page, site }) => {
     // A caught exception still costs a stack capture (and source positions) on the main thread;
     // one per event crept in once (reading `options.key` of a call without options).
     const cdp = await page.context().newCDPSession(page);

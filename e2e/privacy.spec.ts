@@ -1,6 +1,6 @@
 /**
  * SPEC §5 (privacy): consent, alias hashing, the PII guard, Global Privacy Control, and §3
- * `cookies: false` — the real tag in Chromium against the real collector.
+ * `cookies: false` — the real tag in each engine against the real collector.
  *
  * Proving that something did NOT happen: pages here can also load a second, independent pixel (the
  * npm build, `cookies: false`, its own key: it writes no storage) as `window.marker`. Once the
@@ -163,7 +163,7 @@ test.describe('SPEC §5 Privacy: consent', () => {
     expectClean(seen);
   });
 
-  test("'denied' after events were sent deletes every cookie and storage key of the pixel, and stops sending", async ({ page, context, site }) => {
+  test("'denied' after events were sent deletes every cookie and storage key of the pixel, and stops sending", { tag: ['@needs-offline'] }, async ({ page, context, site }) => {
     const key = newKey();
     const markerKey = newKey();
     const seen = watchPage(page);

@@ -1,6 +1,6 @@
 /**
  * SPEC §6 (the outbox) and BROWSER-NOTES: offline, leaving the page offline, two tabs, the outbox
- * bound, a collector that fails, storage that throws — the real tag in Chromium against the real
+ * bound, a collector that fails, storage that throws — the real tag in each engine against the real
  * collector, with the browser's own network controls (context.setOffline, page.route).
  */
 import type { Page } from '@playwright/test';
@@ -81,7 +81,7 @@ const trapErrors = (page: Page) =>
 const pageErrors = (page: Page) => page.evaluate(() => (window as any).__errors as string[]);
 
 test.describe('SPEC §6 the outbox: offline', () => {
-  test('events called offline wait in localStorage and are stored exactly once when back online', async ({ page, context, site }) => {
+  test('events called offline wait in localStorage and are stored exactly once when back online', { tag: ['@needs-offline'] }, async ({ page, context, site }) => {
     const { key, seen, requests, sent } = await openTagPage(page, site);
 
     await context.setOffline(true);
@@ -107,7 +107,7 @@ test.describe('SPEC §6 the outbox: offline', () => {
     expectClean(seen);
   });
 
-  test('events of a page left while offline are delivered, exactly once, by the next page load', async ({ page, context, site }) => {
+  test('events of a page left while offline are delivered, exactly once, by the next page load', { tag: ['@needs-offline', '@needs-offline-answer'] }, async ({ page, context, site }) => {
     const { key, seen, requests, sent } = await openTagPage(page, site);
 
     await context.setOffline(true);
@@ -139,7 +139,7 @@ test.describe('SPEC §6 the outbox: offline', () => {
     expectClean(seen);
   });
 
-  test('two tabs offline with events, back online: every event is sent by one tab only, and stored once', async ({ page, context, site }) => {
+  test('two tabs offline with events, back online: every event is sent by one tab only, and stored once', { tag: ['@needs-offline', '@needs-tab-requests'] }, async ({ page, context, site }) => {
     const key = newKey();
     const tabs = [page, await context.newPage()];
     const seen = tabs.map(watchPage);
@@ -173,7 +173,7 @@ test.describe('SPEC §6 the outbox: offline', () => {
     }
   });
 
-  test('with cookies: false the outbox stays in page memory, and is sent once back online', async ({ page, context, site }) => {
+  test('with cookies: false the outbox stays in page memory, and is sent once back online', { tag: ['@needs-offline'] }, async ({ page, context, site }) => {
     const key = newKey();
     const markerKey = newKey();
     const seen = watchPage(page);
@@ -207,7 +207,7 @@ window.marker = createPixel({ key: '${markerKey}' });</script>`;
     expectClean(seen);
   });
 
-  test('the outbox keeps at most 500 events, the oldest dropped', async ({ page, context, site }) => {
+  test('the outbox keeps at most 500 events, the oldest dropped', { tag: ['@needs-offline'] }, async ({ page, context, site }) => {
     const { key, seen, requests, sent } = await openTagPage(page, site);
 
     await context.setOffline(true);
@@ -248,7 +248,7 @@ test.describe('SPEC §2/§6: a collector that fails never breaks the page', () =
     },
   ];
   for (const { name, fail, logged, happened } of failures)
-    test(`the collector ${name}: no page error, no unhandled rejection; later events still go out`, async ({ page, site }) => {
+    test(`the collector ${name}: no page error, no unhandled rejection; later events still go out`, async ({ page, site, browserName }) => {
       const key = newKey();
       const seen = watchPage(page);
       await trapErrors(page);
@@ -266,7 +266,10 @@ test.describe('SPEC §2/§6: a collector that fails never breaks the page', () =
       await expect.poll(async () => (await site.events(key)).map((e) => e.action)).toContain('signup');
       expect(seen.pageErrors).toEqual([]);
       expect(await pageErrors(page)).toEqual([]);
-      expect(seen.consoleErrors.length).toBeGreaterThan(0);
+      // The browser's own report of the failed request: Chromium logs one, Firefox none (and in
+      // WebKit the harness sees only the page's own console calls).
+      if (browserName === 'chromium') expect(seen.consoleErrors.length).toBeGreaterThan(0);
+      else expect(seen.consoleErrors).toEqual([]);
       expect(seen.consoleErrors.filter((m) => !logged.test(m))).toEqual([]);
     });
 });

@@ -1,6 +1,6 @@
 /**
  * SPEC §6 (wire protocol v1): batching, request size, the image fallback, the outbox, and
- * delivery when the page is hidden or left — the real tag in real Chromium, checked on the
+ * delivery when the page is hidden or left — the real tag in each engine, checked on the
  * requests the browser really made and on what the collector stored.
  */
 import type { Page, Request } from '@playwright/test';
@@ -372,7 +372,7 @@ test.describe('SPEC §6: leaving the page', () => {
     expectClean(seen);
   });
 
-  test("an event the page calls in its own pagehide handler is flushed by the pixel's pagehide", async ({ page, site }) => {
+  test("an event the page calls in its own pagehide handler is flushed by the pixel's pagehide", { tag: ['@beacon-in-closing-pagehide'] }, async ({ page, site }) => {
     const key = newKey();
     const seen = watchPage(page);
     // The site's listener is registered before the tag's, so it runs first; no timer runs after pagehide.

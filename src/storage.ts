@@ -144,7 +144,11 @@ export function forgetMarker(): void {
   deleteCookie(MARK);
 }
 
-/** Deletes a cookie at every level it could have been written at, and host-only. */
+/**
+ * Deletes a cookie wherever it was written: host-only, then each wider level while it still reads
+ * back. Once it is gone nothing more is written, so never at the public suffix above the site's
+ * root (a refused write, which Firefox reports on the page as an error).
+ */
 export function deleteCookie(name: string): void {
-  for (const domain of domainLevels().concat('')) setCookie(name, '', 0, domain);
+  for (const domain of [''].concat(domainLevels().reverse())) if (getCookie(name) != null) setCookie(name, '', 0, domain);
 }

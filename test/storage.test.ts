@@ -268,6 +268,17 @@ describe('§5 deleteCookie', () => {
     expect(() => deleteCookie('__spdt')).not.toThrow();
     expect(pageCookies()).toEqual(['keep=1']);
   });
+
+  it('writes nothing once the cookie is gone: never at the public suffix co.uk (Firefox reports such a write)', async () => {
+    const { setCookie, deleteCookie } = await fresh();
+    setCookie('__spdt', 'abc', 3600, 'example.co.uk');
+    const writes = vi.spyOn(Document.prototype, 'cookie', 'set');
+    deleteCookie('__spdt');
+    deleteCookie('sp_click_id'); // never set
+    expect(named('__spdt')).toEqual([]);
+    expect(writes.mock.calls.map(([c]) => /domain=([^;]*)/.exec(c)?.[1] ?? 'host-only')).toEqual(['host-only', 'shop.example.co.uk', 'example.co.uk']);
+    writes.mockRestore();
+  });
 });
 
 /** Counts every access to `window.localStorage` and `window.sessionStorage` (what opens a storage area in a browser). */
