@@ -3,7 +3,7 @@
  * (`sp_click_id`) and the visitor's hashed identifiers from `alias`. Ids are created and persisted
  * only by `resolveIds()`, which runs at send time, after consent.
  */
-import { cookieIn, deleteCookie, DEVICE, forgetMarker, local, readCookies, rootDomain, setCookie } from './storage';
+import { cookieIn, deleteCookies, DEVICE, local, MARK, readCookies, rootDomain, setCookie } from './storage';
 import { attempt, hexId, parseJson, type Props } from './util';
 
 export interface IdentityConfig {
@@ -65,6 +65,7 @@ let sid: string | undefined;
 let click: string | undefined; // the click id as its cookie stores it: URL-encoded
 let alias: Props = {};
 let renewed = 0; // when the session was last renewed (0: stored ids not read yet on this page)
+let domain = '';
 let saveClick = false;
 let saveAlias = false;
 
@@ -98,12 +99,12 @@ export function resolveIds(config: IdentityConfig): Ids {
         click = click || cookieIn(cookies, CLICK);
         alias = { ...aliasFields(parseJson(local.get(ALIAS))), ...alias };
       }
+      // After the reads, the writes. The root domain is kept in the marker that tells the next page
+      // what is stored (written here also when `cookie_domain` is set), so the probe runs on a
+      // visitor's first page only.
+      const root = rootDomain();
+      domain = config.cookie_domain || root;
     }
-    // After the reads, the writes. The root domain is kept in the marker that tells the next page
-    // what is stored (written here also when `cookie_domain` is set), so the probe runs on a
-    // visitor's first page only.
-    const root = rootDomain();
-    const domain = config.cookie_domain || root;
     // Renewed on every page load: the lifetime counts from the last visit.
     if (!renewed) setCookie(DEVICE, uid!, config.cookie_days * DAY, domain);
     setCookie(SESSION, sid!, SESSION_TIME, domain); // every send renews the session
@@ -122,6 +123,5 @@ export function forgetIds(): void {
   renewed = 0;
   saveClick = saveAlias = false;
   local.remove(ALIAS); // while the marker still says it is there
-  for (const name of [DEVICE, SESSION, LEGACY_DEVICE, CLICK]) deleteCookie(name); // __pdst: or a later grant would adopt it again
-  forgetMarker();
+  deleteCookies(DEVICE, SESSION, LEGACY_DEVICE, CLICK, MARK); // __pdst: or a later grant would adopt it again
 }
