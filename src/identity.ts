@@ -29,14 +29,6 @@ const ALIAS_FIELDS = 'hashed_email hashed_phone_number id partner_user_id click_
 const HEX32 = /^[0-9a-f]{32}$/;
 const DAY = 86400;
 
-/** The click id in a URL: Spotify's `spclid` wins over `sp_click_id`. */
-export function clickIdFrom(url: string): string | undefined {
-  return attempt(() => {
-    const params = new URL(url).searchParams;
-    return params.get('spclid') || params.get('sp_click_id') || undefined;
-  });
-}
-
 /** The click id as stored in its cookie: URL-encoded, at most 256 characters, never cut inside a character. */
 export function encodeClickId(id: string): string {
   let encoded = encodeURIComponent(id).slice(0, 256);
@@ -71,7 +63,11 @@ let saveAlias = false;
 
 /** Remembers a click id found in `url`; a new one replaces the old. */
 export function captureClick(url: string): void {
-  const id = clickIdFrom(url);
+  // Spotify's `spclid` wins over `sp_click_id`.
+  const id = attempt(() => {
+    const params = new URL(url).searchParams;
+    return params.get('spclid') || params.get('sp_click_id');
+  });
   if (id) {
     click = encodeClickId(id);
     saveClick = true;

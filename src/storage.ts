@@ -45,7 +45,7 @@ export function readCookies(): string {
   return cookies;
 }
 
-export const cookieIn = (cookies: string, name: string): string | undefined => cookies.match('(?:^|; )' + name + '=([^;]*)')?.[1];
+export const cookieIn = (cookies: string, name: string): string | undefined => cookies.match('(^|; )' + name + '=([^;]*)')?.[2];
 
 export const getCookie = (name: string): string | undefined => cookieIn(readCookies(), name);
 
