@@ -105,7 +105,7 @@ export function resolveIds(config: IdentityConfig): Ids {
     if (!renewed) setCookie(DEVICE, uid!, config.cookie_days * DAY, domain);
     setCookie(SESSION, sid!, SESSION_TIME, domain); // every send renews the session
     renewed = now;
-    if (saveClick && click) setCookie(CLICK, click, config.click_days * DAY, domain);
+    if (saveClick) setCookie(CLICK, click!, config.click_days * DAY, domain);
     if (saveAlias) local.set(ALIAS, JSON.stringify(alias));
     saveClick = saveAlias = false;
   }
