@@ -57,7 +57,7 @@ let sid: string | undefined;
 let click: string | undefined; // the click id as its cookie stores it: URL-encoded
 let alias: Props = {};
 let renewed = 0; // when the session was last renewed (0: stored ids not read yet on this page)
-let domain = '';
+let root = ''; // the root domain, as found at the last read of the cookies
 let saveClick = false;
 let saveAlias = false;
 
@@ -98,9 +98,9 @@ export function resolveIds(config: IdentityConfig): Ids {
       // After the reads, the writes. The root domain is kept in the marker that tells the next page
       // what is stored (written here also when `cookie_domain` is set), so the probe runs on a
       // visitor's first page only.
-      const root = rootDomain();
-      domain = config.cookie_domain || root;
+      root = rootDomain();
     }
+    const domain = config.cookie_domain || root;
     // Renewed on every page load: the lifetime counts from the last visit.
     if (!renewed) setCookie(DEVICE, uid!, config.cookie_days * DAY, domain);
     setCookie(SESSION, sid!, SESSION_TIME, domain); // every send renews the session
