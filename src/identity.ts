@@ -3,7 +3,7 @@
  * (`sp_click_id`) and the visitor's hashed identifiers from `alias`. Ids are created and persisted
  * only by `resolveIds()`, which runs at send time, after consent.
  */
-import { cookieIn, deleteCookie, DEVICE, forgetMarker, local, readCookies, rootDomain, setCookie } from './storage';
+import { cookieIn, deleteCookies, DEVICE, local, MARK, readCookies, rootDomain, setCookie } from './storage';
 import { attempt, hexId, parseJson, type Props } from './util';
 
 export interface IdentityConfig {
@@ -28,14 +28,6 @@ const ALIAS = '__spdt_alias';
 const ALIAS_FIELDS = 'hashed_email hashed_phone_number id partner_user_id click_id'.split(' ');
 const HEX32 = /^[0-9a-f]{32}$/;
 const DAY = 86400;
-
-/** The click id in a URL: Spotify's `spclid` wins over `sp_click_id`. */
-export function clickIdFrom(url: string): string | undefined {
-  return attempt(() => {
-    const params = new URL(url).searchParams;
-    return params.get('spclid') || params.get('sp_click_id') || undefined;
-  });
-}
 
 /** The click id as stored in its cookie: URL-encoded, at most 256 characters, never cut inside a character. */
 export function encodeClickId(id: string): string {
@@ -65,12 +57,17 @@ let sid: string | undefined;
 let click: string | undefined; // the click id as its cookie stores it: URL-encoded
 let alias: Props = {};
 let renewed = 0; // when the session was last renewed (0: stored ids not read yet on this page)
+let root = ''; // the root domain, as found at the last read of the cookies
 let saveClick = false;
 let saveAlias = false;
 
 /** Remembers a click id found in `url`; a new one replaces the old. */
 export function captureClick(url: string): void {
-  const id = clickIdFrom(url);
+  // Spotify's `spclid` wins over `sp_click_id`.
+  const id = attempt(() => {
+    const params = new URL(url).searchParams;
+    return params.get('spclid') || params.get('sp_click_id');
+  });
   if (id) {
     click = encodeClickId(id);
     saveClick = true;
@@ -98,17 +95,17 @@ export function resolveIds(config: IdentityConfig): Ids {
         click = click || cookieIn(cookies, CLICK);
         alias = { ...aliasFields(parseJson(local.get(ALIAS))), ...alias };
       }
+      // After the reads, the writes. The root domain is kept in the marker that tells the next page
+      // what is stored (written here also when `cookie_domain` is set), so the probe runs on a
+      // visitor's first page only.
+      root = rootDomain();
     }
-    // After the reads, the writes. The root domain is kept in the marker that tells the next page
-    // what is stored (written here also when `cookie_domain` is set), so the probe runs on a
-    // visitor's first page only.
-    const root = rootDomain();
     const domain = config.cookie_domain || root;
     // Renewed on every page load: the lifetime counts from the last visit.
     if (!renewed) setCookie(DEVICE, uid!, config.cookie_days * DAY, domain);
     setCookie(SESSION, sid!, SESSION_TIME, domain); // every send renews the session
     renewed = now;
-    if (saveClick && click) setCookie(CLICK, click, config.click_days * DAY, domain);
+    if (saveClick) setCookie(CLICK, click!, config.click_days * DAY, domain);
     if (saveAlias) local.set(ALIAS, JSON.stringify(alias));
     saveClick = saveAlias = false;
   }
@@ -122,6 +119,5 @@ export function forgetIds(): void {
   renewed = 0;
   saveClick = saveAlias = false;
   local.remove(ALIAS); // while the marker still says it is there
-  for (const name of [DEVICE, SESSION, LEGACY_DEVICE, CLICK]) deleteCookie(name); // __pdst: or a later grant would adopt it again
-  forgetMarker();
+  deleteCookies(DEVICE, SESSION, LEGACY_DEVICE, CLICK, MARK); // __pdst: or a later grant would adopt it again
 }

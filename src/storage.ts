@@ -20,7 +20,7 @@ export interface Store {
 /** The device cookie (identity.ts): one without a marker beside it is a visitor of an earlier version of the tag. */
 export const DEVICE = '__spdt';
 export const MARK = '__spdt_m';
-const PREFIX = '__spdt_';
+const PROBE = '__spdt_probe';
 
 /**
  * The marker's value: the number of labels of the root domain (0: host-only), then one letter per
@@ -29,12 +29,13 @@ const PREFIX = '__spdt_';
  */
 export const isMark = (value: string | undefined): boolean => /^\d[a-z]*$/.test(value!);
 
-let mark: string | undefined; // the marker as this page knows it; without its digit until written
+/** The marker as last read (and noted since); without its digit while it is not written. */
+let mark: string | undefined;
 
 /**
  * Every cookie of the page, as one string. A marker found there (another tab may have written it)
- * is the truth from then on. Reading `document.cookie` after a write waits for the browser (most of
- * a millisecond in Chromium), so the pixel reads before it writes on a load.
+ * is the truth from then on. Reading `document.cookie` after a write waits for the browser (most of a millisecond in
+ * Chromium), so the pixel reads before it writes on a load.
  */
 export function readCookies(): string {
   const cookies = attempt(() => document.cookie) || ''; // blocked: no cookies
@@ -44,7 +45,7 @@ export function readCookies(): string {
   return cookies;
 }
 
-export const cookieIn = (cookies: string, name: string): string | undefined => cookies.match('(?:^|; )' + name + '=([^;]*)')?.[1];
+export const cookieIn = (cookies: string, name: string): string | undefined => cookies.match('(^|; )' + name + '=([^;]*)')?.[2];
 
 export const getCookie = (name: string): string | undefined => cookieIn(readCookies(), name);
 
@@ -66,17 +67,24 @@ function domainLevels(): string[] {
   return labels.slice(1).map((_, i) => labels.slice(-i - 2).join('.'));
 }
 
-const PROBE = '__spdt_probe';
+/**
+ * Deletes these cookies wherever they were written: host-only, then each wider level while the
+ * cookie still reads back. Once one is gone nothing more is written for it, so never at the public
+ * suffix above the site's root (a refused write, which Firefox reports on the page as an error).
+ */
+export function deleteCookies(...names: string[]): void {
+  for (const name of names)
+    for (const domain of [''].concat(domainLevels().reverse())) if (cookieIn(readCookies(), name) != null) setCookie(name, '', 0, domain);
+  mark = undefined; // consent denied: with the marker deleted, the page knows no more than a new one
+}
 
 /**
  * The widest domain that accepts a cookie. Browsers refuse public suffixes (`co.uk`), so writing a
  * probe from the top down and keeping the first that reads back finds the site's own root domain.
- * The probe is deleted at once. Its answer (as a label count; 0 is host-only) is kept in the marker:
- * each try is a cookie write and read, several per page on hosts such as `shop.example.co.uk`.
+ * The probe is deleted at once. Its answer is kept in the marker: each try is a cookie write and
+ * read, several per page on hosts such as `shop.example.co.uk`.
  */
-export function rootDomain(): string {
-  return domainLevels()[+marker()[0] - 2] || '';
-}
+export const rootDomain = (): string => domainLevels()[+marker()[0] - 2] || '';
 
 function probe(): number {
   for (const domain of domainLevels()) {
@@ -89,66 +97,52 @@ function probe(): number {
   return 0;
 }
 
-/** The marker, written on first use (for a new visitor: nothing stored). */
+/** The marker as it is now, written on first use (for a new visitor: nothing stored). */
 function marker(): string {
-  if (!isMark(mark ?? (readCookies(), mark))) {
+  readCookies();
+  if (!written()) {
     mark = probe() + mark!;
     writeMark();
   }
   return mark!;
 }
 
-const letter = (key: string) => key[PREFIX.length];
+const written = () => /^\d/.test(mark!);
+const letter = (key: string) => key[7]; // the first letter after `__spdt_`
 
 // 400 days, the browsers' cap. A marker that expires before the data costs one look into localStorage.
 const writeMark = () => setCookie(MARK, mark!, 400 * 86400, '');
 
 /**
- * Whether `key` may hold data, by the marker as it is now: another tab may have stored something
- * since this page last read it (and a page that missed that would write over it).
+ * Records whether `key` holds data. A marker not yet written stays unwritten: consent may be being
+ * denied, when the pixel only deletes.
  */
-const marked = (key: string) => (readCookies(), mark!.includes(letter(key)));
-
-/**
- * Records whether `key` holds data (just after `marked` or `readCookies`), and passes `value` on.
- * A marker not yet written stays unwritten: consent may be being denied, when the pixel only deletes.
- */
-function note<T>(key: string, value: T): T {
-  const next = mark!.replace(letter(key), '') + (value != null ? letter(key) : '');
+function note(key: string, stored: boolean): void {
+  const next = mark!.replace(letter(key), '') + (stored ? letter(key) : '');
   if (next != mark) {
     mark = next;
-    if (isMark(next)) writeMark();
+    if (written()) writeMark();
   }
+}
+
+/**
+ * Runs `use` on localStorage when the marker, read again, says `key` may hold data (another tab may
+ * have stored it since this page last looked). A stale "may" costs one opening, and is corrected.
+ */
+function look(key: string, use: (storage: Storage) => string | null | void): string | null {
+  readCookies();
+  if (!mark!.includes(letter(key))) return null;
+  const value = attempt(() => use(localStorage)) ?? null; // refused: nothing found
+  note(key, value != null);
   return value;
 }
 
-/** Runs `use` on localStorage; undefined where the browser refuses (private modes, quota). */
-const area = <T>(use: (storage: Storage) => T): T | undefined => attempt(() => use(localStorage));
-
-/**
- * localStorage, opened only when the marker says `key` may hold data. A stale "may" costs one
- * opening (and is corrected); the marker never says "nothing" while this host's data is there.
- */
+/** localStorage, opened only when the marker says `key` may hold data: it never says "nothing" while this host's data is there. */
 export const local: Store = {
-  get: (key) => (marked(key) ? note(key, area((s) => s.getItem(key)) ?? null) : null),
+  get: (key) => look(key, (storage) => storage.getItem(key)),
   // A refused write leaves the old value, and its mark.
-  set: (key, value) => !!area((s) => (s.setItem(key, value), readCookies(), marker(), note(key, true))),
+  set: (key, value) => !!attempt(() => (localStorage.setItem(key, value), marker(), note(key, true), 1)),
   remove(key) {
-    if (marked(key)) note(key, area((s) => s.removeItem(key)));
+    look(key, (storage) => storage.removeItem(key));
   },
 };
-
-/** Consent denied: the marker goes too (identity.ts deletes the other cookies). */
-export function forgetMarker(): void {
-  mark = undefined;
-  deleteCookie(MARK);
-}
-
-/**
- * Deletes a cookie wherever it was written: host-only, then each wider level while it still reads
- * back. Once it is gone nothing more is written, so never at the public suffix above the site's
- * root (a refused write, which Firefox reports on the page as an error).
- */
-export function deleteCookie(name: string): void {
-  for (const domain of [''].concat(domainLevels().reverse())) if (getCookie(name) != null) setCookie(name, '', 0, domain);
-}

@@ -65,20 +65,20 @@ describe('§4 cookies on localhost', () => {
     for (const c of cookies()) expect(c).toMatchObject({ hostOnly: true, secure: false, sameSite: 'lax', path: '/' });
   });
 
-  it('deleteCookie removes it', async () => {
+  it('deleteCookies removes it', async () => {
     document.cookie = '__spdt=abc; path=/';
     document.cookie = 'keep=1; path=/';
-    const { deleteCookie, getCookie } = await fresh();
-    deleteCookie('__spdt');
+    const { deleteCookies, getCookie } = await fresh();
+    deleteCookies('__spdt');
     expect(getCookie('__spdt')).toBeUndefined();
     expect(document.cookie).toBe('keep=1');
   });
 
-  it('deleteCookie removes a host-only cookie on an IP address', async () => {
+  it('deleteCookies removes a host-only cookie on an IP address', async () => {
     dom.reconfigure({ url: 'http://127.0.0.1:8080/' });
     document.cookie = 'sp_click_id=c1; path=/';
-    const { deleteCookie } = await fresh();
-    deleteCookie('sp_click_id');
+    const { deleteCookies } = await fresh();
+    deleteCookies('sp_click_id');
     expect(document.cookie).toBe('');
   });
 });

@@ -225,28 +225,28 @@ describe('§4 setCookie / getCookie', () => {
       },
     });
     restore.push(() => delete (document as { cookie?: string }).cookie);
-    const { setCookie, getCookie, deleteCookie, rootDomain } = await fresh();
+    const { setCookie, getCookie, deleteCookies, rootDomain } = await fresh();
     expect(() => setCookie('__spdt', 'abc', 60, '')).not.toThrow();
     expect(getCookie('__spdt')).toBeUndefined();
-    expect(() => deleteCookie('__spdt')).not.toThrow();
+    expect(() => deleteCookies('__spdt')).not.toThrow();
     expect(() => rootDomain()).not.toThrow();
     expectSilence();
   });
 });
 
-describe('§5 deleteCookie', () => {
+describe('§5 deleteCookies', () => {
   it('removes a cookie set at the root domain', async () => {
-    const { setCookie, deleteCookie, getCookie } = await fresh();
+    const { setCookie, deleteCookies, getCookie } = await fresh();
     setCookie('__spdt', 'abc', 3600, 'example.co.uk');
-    deleteCookie('__spdt');
+    deleteCookies('__spdt');
     expect(getCookie('__spdt')).toBeUndefined();
     expect(named('__spdt')).toEqual([]);
   });
 
   it('removes a host-only cookie', async () => {
-    const { setCookie, deleteCookie } = await fresh();
+    const { setCookie, deleteCookies } = await fresh();
     setCookie('sp_click_id', 'c', 3600, '');
-    deleteCookie('sp_click_id');
+    deleteCookies('sp_click_id');
     expect(named('sp_click_id')).toEqual([]);
   });
 
@@ -256,16 +256,16 @@ describe('§5 deleteCookie', () => {
     document.cookie = '__spdt=sub; path=/; domain=shop.example.co.uk';
     document.cookie = 'keep=1; path=/; domain=example.co.uk';
     expect(named('__spdt')).not.toEqual([]);
-    const { deleteCookie } = await fresh();
-    deleteCookie('__spdt');
+    const { deleteCookies } = await fresh();
+    deleteCookies('__spdt');
     expect(named('__spdt')).toEqual([]);
     expect(pageCookies()).toEqual(['keep=1']);
   });
 
   it('is harmless for a cookie that does not exist', async () => {
     document.cookie = 'keep=1; path=/';
-    const { deleteCookie } = await fresh();
-    expect(() => deleteCookie('__spdt')).not.toThrow();
+    const { deleteCookies } = await fresh();
+    expect(() => deleteCookies('__spdt')).not.toThrow();
     expect(pageCookies()).toEqual(['keep=1']);
   });
 
@@ -400,12 +400,16 @@ describe('§4 local store: localStorage behind the marker __spdt_m', () => {
     expect(writes).not.toHaveBeenCalled();
   });
 
-  it('forgetMarker deletes the marker; the next page is a new visitor again', async () => {
-    const { local, forgetMarker } = await fresh();
+  it('deleteCookies with the marker deletes it and forgets it: the page probes and marks again as for a new visitor', async () => {
+    const { local, deleteCookies, rootDomain, MARK } = await fresh();
     local.set('__spdt_alias', 'a1');
     local.remove('__spdt_alias');
-    forgetMarker();
+    deleteCookies(MARK);
     expect(named('__spdt_m')).toEqual([]);
+    const writes = vi.spyOn(Document.prototype, 'cookie', 'set');
+    expect(rootDomain()).toBe('example.co.uk');
+    expect(writes.mock.calls.map(([c]) => String(c).split(';')[0])).toContain('__spdt_probe=1');
+    expect(getCookieValue('__spdt_m')).toBe('3');
   });
 
   it('never throws, and stays silent, when localStorage access throws: the refused write is reported, and marks nothing', async () => {
