@@ -74,7 +74,7 @@ function domainLevels(): string[] {
  */
 export function deleteCookies(...names: string[]): void {
   for (const name of names)
-    for (const domain of [''].concat(domainLevels().reverse())) if (cookieIn(readCookies(), name) != null) setCookie(name, '', 0, domain);
+    for (const domain of [''].concat(domainLevels().reverse())) if (getCookie(name) != null) setCookie(name, '', 0, domain);
   mark = undefined; // consent denied: with the marker deleted, the page knows no more than a new one
 }
 
