@@ -562,7 +562,7 @@ test.describe('SPEC §5 Privacy: the demo shop asks before it sends', () => {
   const pixelStorage = async (page: Page) =>
     Object.keys(await page.evaluate(() => ({ ...localStorage, ...sessionStorage }))).filter((k) => k.startsWith('__spdt'));
 
-  test('nothing is sent before Accept; the held view goes out on Accept; the next page sends without asking', async ({ page, context, site }) => {
+  test('nothing is sent before Accept; the held view goes out on Accept; the next page sends without asking', { tag: ['@needs-locators'] }, async ({ page, context, site }) => {
     const key = newKey();
     const markerKey = newKey();
     const seen = watchPage(page);
@@ -598,7 +598,7 @@ test.describe('SPEC §5 Privacy: the demo shop asks before it sends', () => {
     expectClean(seen);
   });
 
-  test('Decline sends nothing on this page or the next; Privacy choices lets the visitor accept later, or decline again', async ({ page, context, site }) => {
+  test('Decline sends nothing on this page or the next; Privacy choices lets the visitor accept later, or decline again', { tag: ['@needs-locators'] }, async ({ page, context, site }) => {
     const key = newKey();
     const markerKey = newKey();
     const seen = watchPage(page);
