@@ -3,7 +3,7 @@
  * (`sp_click_id`) and the visitor's hashed identifiers from `alias`. Ids are created and persisted
  * only by `resolveIds()`, which runs at send time, after consent.
  */
-import { cookieIn, deleteCookies, DEVICE, local, MARK, readCookies, rootDomain, setCookie } from './storage';
+import { cookieIn, deleteCookies, DEVICE, local, MARK, readCookies, cookieDomains, setCookie } from './storage';
 import { attempt, hexId, parseJson, type Props } from './util';
 
 export interface IdentityConfig {
@@ -57,7 +57,7 @@ let sid: string | undefined;
 let click: string | undefined; // the click id as its cookie stores it: URL-encoded
 let alias: Props = {};
 let renewed = 0; // when the session was last renewed (0: stored ids not read yet on this page)
-let root = ''; // the root domain, as found at the last read of the cookies
+let domains: string[]; // where cookies can be written (root domain first), as found at the last read of the cookies
 let saveClick = false;
 let saveAlias = false;
 
@@ -98,9 +98,10 @@ export function resolveIds(config: IdentityConfig): Ids {
       // After the reads, the writes. The root domain is kept in the marker that tells the next page
       // what is stored (written here also when `cookie_domain` is set), so the probe runs on a
       // visitor's first page only.
-      root = rootDomain();
+      domains = cookieDomains();
     }
-    const domain = config.cookie_domain || root;
+    // A cookie_domain the browser would refuse (not this host or above it, or above the root domain) gives way to the root domain.
+    const domain = domains.includes(config.cookie_domain) ? config.cookie_domain : domains[0];
     // Renewed on every page load: the lifetime counts from the last visit.
     if (!renewed) setCookie(DEVICE, uid!, config.cookie_days * DAY, domain);
     setCookie(SESSION, sid!, SESSION_TIME, domain); // every send renews the session

@@ -84,7 +84,17 @@ export function deleteCookies(...names: string[]): void {
  * The probe is deleted at once. Its answer is kept in the marker: each try is a cookie write and
  * read, several per page on hosts such as `shop.example.co.uk`.
  */
-export const rootDomain = (): string => domainLevels()[+marker()[0] - 2] || '';
+export const rootDomain = (): string => cookieDomains()[0];
+
+/**
+ * The domains the browser takes a cookie at: the root domain, then each level below it down to
+ * the host; only '' (host-only) where there is no root domain. Any other domain is refused (Firefox logs each
+ * refusal on the page as an error).
+ */
+export function cookieDomains(): string[] {
+  const labels = +marker()[0];
+  return labels ? domainLevels().slice(labels - 2) : [''];
+}
 
 function probe(): number {
   for (const domain of domainLevels()) {

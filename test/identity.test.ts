@@ -200,6 +200,13 @@ describe('§4 the session id (__spdt_s)', () => {
     expect(cookie('__spdt_s')).toMatchObject({ domain: 'shop.example.co.uk' });
   });
 
+  it.each(['co.uk', 'other.example.co.uk', 'example.com'])('a cookie_domain the browser refuses (%s) gives way to the root domain, for every send', async (refused) => {
+    const id = await identity({ cookie_domain: refused });
+    id.resolve();
+    id.resolve();
+    for (const name of ['__spdt', '__spdt_s']) expect(cookie(name)).toMatchObject({ domain: 'example.co.uk' });
+  });
+
   it('is distinct from the device id', async () => {
     const ids = (await identity()).resolve();
     expect(ids.sid).not.toBe(ids.uid);
