@@ -104,10 +104,10 @@ async function setup(options: { connectionId?: string } = {}) {
 }
 
 /** Waits until `check` resolves true, reading again every 50 ms (the state is in another process). */
-async function until(check: () => Promise<boolean> | boolean, what: string, timeoutMs = 60_000): Promise<void> {
+async function until(check: () => Promise<boolean> | boolean, what: string, timeoutMs = 60_000, state?: () => Promise<string>): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`not within ${timeoutMs} ms: ${what}`);
+    if (Date.now() > deadline) throw new Error(`not within ${timeoutMs} ms: ${what}${state ? ` (${await state()})` : ''}`);
     await new Promise((r) => setTimeout(r, 50));
   }
 }
@@ -195,7 +195,12 @@ it('the same batch posted to both nodes: stored once, shown once by either node,
   const answers = await Promise.all([post(a.url, body), post(b.url, body), post(a.url, body), post(b.url, body)]);
   expect(answers.map((r) => r.status)).toEqual([204, 204, 204, 204]);
 
-  await until(async () => (await deliveredCount(db)) == ids.length, 'the batch delivered');
+  await until(async () => (await deliveredCount(db)) == ids.length, 'the batch delivered', 45_000, async () =>
+    JSON.stringify({
+      deliveries: (await db.query('SELECT state, attempts, last_status, last_error FROM deliveries')).rows,
+      standin: standin.received.map((r) => ({ status: r.status, events: r.eventIds.length })),
+    }),
+  );
   await standin.waitFor((s) => s.accepted.length >= ids.length);
   for (const node of [a, b]) {
     const events = (await (await fetch(`${node.url}/api/events`)).json()) as { event_id: string; deliveries: { state: string }[] }[];
@@ -204,7 +209,7 @@ it('the same batch posted to both nodes: stored once, shown once by either node,
   }
   expect(standin.acceptedIds().sort()).toEqual([...ids].sort());
   expect(await countWhere(db, 'SELECT count(*) AS n FROM deliveries')).toBe(ids.length);
-}, 60_000);
+}, 120_000);
 
 it('a node SIGKILLed while Spotify holds its request: the other takes its deliveries over once the lease ends', async () => {
   const { databaseUrl, standin, db } = await setup();
