@@ -91,6 +91,16 @@ async function nextChanges(client: pg.PoolClient, n: number): Promise<number> {
   return rows[0].seq - n + 1;
 }
 
+/**
+ * Takes the change counter's row lock before any other row: every writing transaction takes it,
+ * and taking it first in all of them keeps the lock order one. (A relay `record()` that locked an
+ * event row first, then waited for the counter held by an ingest inserting that same event on
+ * another node, deadlocked with it.)
+ */
+async function lockChanges(client: pg.PoolClient): Promise<void> {
+  await client.query('SELECT seq FROM spdt_counter FOR UPDATE');
+}
+
 async function inTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
   const client = await pool.connect();
   try {
@@ -291,6 +301,7 @@ export async function openPostgresStore(url: string, options: PostgresOptions = 
     async record(outcomes: Outcome[]) {
       if (!outcomes.length) return;
       await inTransaction(pool, async (client) => {
+        await lockChanges(client);
         const { rows } = await client.query(
           `UPDATE deliveries d SET
              state = o.state,
@@ -329,6 +340,7 @@ export async function openPostgresStore(url: string, options: PostgresOptions = 
 
     async replay(eventIds) {
       return inTransaction(pool, async (client) => {
+        await lockChanges(client);
         const { rows } = await client.query(
           `UPDATE deliveries d SET state = 'pending', attempts = 0, next_attempt_at = $1, first_attempt_at = NULL, lease_until = NULL, worker = NULL
            WHERE d.state = 'dead' AND ($2::text[] IS NULL OR d.event_row IN (SELECT id FROM events WHERE event_id = ANY($2)))
