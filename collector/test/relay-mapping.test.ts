@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { eventDetails, eventName, eventTime, toSpotifyEvent, userData, type MappableEvent } from '../src/relay/mapping.js';
+import { eventDetails, eventName, eventTime, toSpotifyEvent, userData } from '../src/relay/mapping.js';
+import type { ClaimedEvent } from '../src/store/types.js';
 import { planDeliveries } from '../src/relay/plan.js';
 import type { Connection } from '../src/context.js';
 
@@ -8,7 +9,7 @@ const H2 = 'b'.repeat(64);
 const H3 = 'c'.repeat(64);
 const UID = 'e80cb68aa08941c5937911daee4144ea';
 
-function stored(over: Partial<MappableEvent> = {}): MappableEvent {
+function stored(over: Partial<ClaimedEvent> = {}): ClaimedEvent {
   return {
     action: 'purchase',
     event_id: '9b1d-0001',
@@ -30,7 +31,7 @@ const connection = (over: Partial<Connection> = {}): Connection => ({
   ...over,
 });
 
-function mapped(over: Partial<MappableEvent> = {}, custom: Record<string, string> = {}) {
+function mapped(over: Partial<ClaimedEvent> = {}, custom: Record<string, string> = {}) {
   const result = toSpotifyEvent(stored(over), { custom });
   if (!('event' in result)) throw new Error('skipped: ' + result.skip);
   return result.event;

@@ -4,7 +4,7 @@
  * event to send or the reason it cannot be sent.
  */
 import type { Connection } from '../context.js';
-import type { ActionSource, Json, StoredEvent } from '../store/types.js';
+import type { ActionSource, ClaimedEvent, Json } from '../store/types.js';
 import { isIP } from 'node:net';
 import { shortenIp } from '../store/ip.js';
 
@@ -51,12 +51,6 @@ export interface SpotifyEvent {
   opt_out_targeting?: true;
 }
 
-/** What the mapping reads of a stored event. */
-export type MappableEvent = Pick<
-  StoredEvent,
-  'action' | 'event_id' | 'time' | 'received_at' | 'uid' | 'alias' | 'opt_out_targeting' | 'action_source' | 'ip' | 'body'
->;
-
 /**
  * The Spotify name of an action: `{ name }`, `{ skip: reason }` for a named `custom` event the
  * connection has no slot for, or undefined for what is never relayed (`alias`, unknown actions).
@@ -72,7 +66,7 @@ export function eventName(action: string, body: Json, custom: Connection['custom
 }
 
 /** The event, or why it cannot be sent (a name without a slot, or no identifier left). */
-export function toSpotifyEvent(event: MappableEvent, connection: Pick<Connection, 'custom'>): { event: SpotifyEvent } | { skip: string } {
+export function toSpotifyEvent(event: ClaimedEvent, connection: Pick<Connection, 'custom'>): { event: SpotifyEvent } | { skip: string } {
   const name = eventName(event.action, event.body, connection.custom);
   if (!name) return { skip: `action "${event.action}" is not relayed` };
   if ('skip' in name) return name;
@@ -109,7 +103,7 @@ export function isFullIp(ip: string | undefined): ip is string {
 /** How a dual-stack socket reports an IPv4 client (`::ffff:203.0.113.7`) is sent as the IPv4 address it is. */
 const plainIp = (ip: string) => /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip)?.[1] ?? ip;
 
-export function userData(event: Pick<MappableEvent, 'ip' | 'uid' | 'alias' | 'body'>): UserData {
+export function userData(event: Pick<ClaimedEvent, 'ip' | 'uid' | 'alias' | 'body'>): UserData {
   const out: UserData = {};
   if (isFullIp(event.ip)) out.ip_address = plainIp(event.ip);
   if (event.uid) out.device_id = event.uid;
@@ -121,7 +115,7 @@ export function userData(event: Pick<MappableEvent, 'ip' | 'uid' | 'alias' | 'bo
 }
 
 /** The event's own hash when its body has one, else the one its batch item's alias knew. */
-function hashed(event: Pick<MappableEvent, 'alias' | 'body'>, field: 'hashed_email' | 'hashed_phone_number'): string | undefined {
+function hashed(event: Pick<ClaimedEvent, 'alias' | 'body'>, field: 'hashed_email' | 'hashed_phone_number'): string | undefined {
   const own = event.body[field];
   if (typeof own == 'string' && HASH.test(own)) return own;
   const alias = event.alias?.[field];

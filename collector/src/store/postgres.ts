@@ -12,7 +12,7 @@
 import pg from 'pg';
 import { shortenIp } from './ip.js';
 import type {
-  Changes, ClaimedDelivery, Delivery, DeliveryState, EventQuery, InsertResult, Json, NewEvent, Outcome, Store, StoredEvent,
+  Changes, ClaimedDelivery, ClaimedEvent, Delivery, DeliveryState, EventQuery, InsertResult, Json, NewEvent, Outcome, Store, StoredEvent,
 } from './types.js';
 
 const MIGRATIONS: string[] = [
@@ -118,6 +118,19 @@ async function inTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => 
 
 const EVENT_COLUMNS = `e.id, e.key, e.event_id, e.action, e.time, e.received_at, e.uid, e.sid, e.cid, e.alias,
   e.opt_out_targeting, e.transport, e.action_source, e.ip, e.user_agent, e.body, e.problems`;
+
+/** What a claim reads of each event: what the mapping needs (ClaimedEvent). */
+const CLAIM_EVENT_COLUMNS = 'e.action, e.event_id, e.time, e.received_at, e.uid, e.alias, e.opt_out_targeting, e.action_source, e.ip, e.body';
+
+function toClaimed(row: any): ClaimedDelivery {
+  const event: ClaimedEvent = {
+    action: row.action, event_id: row.event_id, time: row.time, received_at: row.received_at, action_source: row.action_source, ip: row.ip, body: row.body as Json,
+  };
+  for (const name of ['uid', 'alias', 'opt_out_targeting'] as const) if (row[name] != null) (event as any)[name] = row[name];
+  const claimed: ClaimedDelivery = { id: String(row.id), connection_id: row.connection_id, attempts: row.attempts, event };
+  if (row.first_attempt_at != null) claimed.first_attempt_at = row.first_attempt_at;
+  return claimed;
+}
 
 function toDelivery(row: any): Delivery {
   const d: Delivery = { destination: 'spotify', connection_id: row.connection_id, state: row.state, attempts: row.attempts };
@@ -275,6 +288,7 @@ export async function openPostgresStore(url: string, options: PostgresOptions = 
     },
 
     async claim({ connection_id, limit, now, leaseMs, worker }) {
+      // One statement: lease the due deliveries and read what the mapping needs of their events.
       const { rows } = await pool.query(
         `WITH due AS (
            SELECT id FROM deliveries
@@ -283,19 +297,13 @@ export async function openPostgresStore(url: string, options: PostgresOptions = 
            ORDER BY next_attempt_at, id
            LIMIT $3
            FOR UPDATE SKIP LOCKED)
-         UPDATE deliveries d SET lease_until = $4, worker = $5 FROM due WHERE d.id = due.id
-         RETURNING d.*`,
+         UPDATE deliveries d SET lease_until = $4, worker = $5 FROM due, events e
+         WHERE d.id = due.id AND e.id = d.event_row
+         RETURNING d.id, d.connection_id, d.attempts, d.first_attempt_at, d.next_attempt_at, ${CLAIM_EVENT_COLUMNS}`,
         [now, connection_id ?? null, limit, now + leaseMs, worker],
       );
-      if (!rows.length) return [];
       rows.sort((a, b) => a.next_attempt_at - b.next_attempt_at || a.id - b.id);
-      const { rows: eventRows } = await pool.query(`SELECT ${EVENT_COLUMNS} FROM events e WHERE e.id = ANY($1)`, [rows.map((r) => r.event_row)]);
-      const events = new Map((await withDeliveries(pool, eventRows)).map((e, i) => [eventRows[i].id as number, e]));
-      return rows.map((r): ClaimedDelivery => {
-        const claimed: ClaimedDelivery = { id: String(r.id), connection_id: r.connection_id, attempts: r.attempts, event: events.get(r.event_row)! };
-        if (r.first_attempt_at != null) claimed.first_attempt_at = r.first_attempt_at;
-        return claimed;
-      });
+      return rows.map(toClaimed);
     },
 
     async record(outcomes: Outcome[]) {

@@ -12,7 +12,7 @@
 import Database from 'better-sqlite3';
 import { shortenIp } from './ip.js';
 import { migrate } from './schema.js';
-import type { Changes, ClaimedDelivery, Delivery, DeliveryState, EventQuery, NewEvent, Outcome, Store, StoredEvent } from './types.js';
+import type { Changes, ClaimedDelivery, ClaimedEvent, Delivery, DeliveryState, EventQuery, NewEvent, Outcome, Store, StoredEvent } from './types.js';
 
 export interface CoreSettings {
   synchronous: 'NORMAL' | 'FULL';
@@ -53,6 +53,9 @@ interface DeliveryRow {
   delivered_at: number | null;
 }
 
+type ClaimRow = Pick<DeliveryRow, 'id' | 'connection_id' | 'attempts' | 'first_attempt_at'> &
+  Pick<EventRow, 'action' | 'event_id' | 'time' | 'received_at' | 'uid' | 'alias' | 'opt_out_targeting' | 'action_source' | 'ip' | 'body'>;
+
 export type ClaimOptions = Parameters<Store['claim']>[0];
 export type DeliveryListing = (Delivery & { event_id: string; key: string })[];
 export type DeliveryCounts = { connection_id: string; state: DeliveryState; count: number }[];
@@ -60,6 +63,10 @@ export type DeliveryCounts = { connection_id: string; state: DeliveryState; coun
 const EVENT_COLUMNS =
   'seq, key, action, event_id, time, received_at, uid, sid, cid, alias, opt_out_targeting, ' +
   'transport, action_source, ip, user_agent, body, problems, change_seq';
+// What a claim reads: the delivery's own columns and what the mapping needs of its event (ClaimedEvent).
+const CLAIM_COLUMNS =
+  'd.id, d.connection_id, d.attempts, d.first_attempt_at, ' +
+  'e.action, e.event_id, e.time, e.received_at, e.uid, e.alias, e.opt_out_targeting, e.action_source, e.ip, e.body';
 const DELIVERY_COLUMNS =
   'id, event_seq, connection_id, state, attempts, last_status, last_error, next_attempt_at, first_attempt_at, delivered_at';
 
@@ -110,29 +117,21 @@ export class SqliteCore {
     });
     const claimDue = immediate(db, ({ connection_id, limit, now, leaseMs, worker }: ClaimOptions) => {
       const due = (
-        connection_id === undefined ? sql.dueDeliveries.all(now, now, limit) : sql.dueDeliveriesOf.all(now, now, connection_id, limit)
-      ) as DeliveryRow[];
-      for (const delivery of due) sql.lease.run(now + leaseMs, worker, delivery.id);
-      const events = this.loadEvents(sql.eventsBySeq.all(JSON.stringify(due.map((d) => d.event_seq))) as EventRow[]);
-      const bySeq = new Map(events.map((event) => [event.seq, event.event]));
-      return due.map((delivery) => {
-        const claimed: ClaimedDelivery = { id: String(delivery.id), connection_id: delivery.connection_id, attempts: delivery.attempts, event: bySeq.get(delivery.event_seq)! };
-        if (delivery.first_attempt_at !== null) claimed.first_attempt_at = delivery.first_attempt_at;
-        return claimed;
-      });
+        connection_id === undefined ? sql.dueClaims.all(now, now, limit) : sql.dueClaimsOf.all(now, now, connection_id, limit)
+      ) as ClaimRow[];
+      if (due.length > 0) sql.lease.run(now + leaseMs, worker, JSON.stringify(due.map((row) => row.id)));
+      return due.map(toClaimed);
     });
     this.claim = (options) => (options.limit > 0 ? claimDue(options) : []);
     this.record = immediate(db, (outcomes: Outcome[]) => {
       const counts = new CountChanges();
-      let change = sql.nextChange.get() as number;
-      for (const outcome of outcomes) {
-        const delivery = sql.deliveryById.get(Number(outcome.id)) as { event_seq: number; connection_id: string; state: DeliveryState } | undefined;
-        if (delivery?.state !== 'pending') continue; // a late outcome for a delivery that has already ended
-        applyOutcome(sql, outcome);
-        counts.add(delivery.connection_id, 'pending', -1);
-        counts.add(delivery.connection_id, outcome.state, 1);
-        sql.touchEvent.run({ change: change++, seq: delivery.event_seq });
+      // Only deliveries still pending: a late outcome for one that has already ended changes nothing.
+      const ended = sql.recordOutcomes.all(JSON.stringify(outcomes.map(outcomeColumns))) as { event_seq: number; connection_id: string; state: DeliveryState }[];
+      for (const { connection_id, state } of ended) {
+        counts.add(connection_id, 'pending', -1);
+        counts.add(connection_id, state, 1);
       }
+      touchEvents(sql, ended.map((row) => row.event_seq));
       counts.write(sql);
     });
     this.replay = immediate(db, (eventIds: string[] | undefined, now: number) => {
@@ -141,12 +140,11 @@ export class SqliteCore {
         connection_id: string;
       }[];
       const counts = new CountChanges();
-      let change = sql.nextChange.get() as number;
-      for (const { event_seq, connection_id } of replayed) {
+      for (const { connection_id } of replayed) {
         counts.add(connection_id, 'dead', -1);
         counts.add(connection_id, 'pending', 1);
-        sql.touchEvent.run({ change: change++, seq: event_seq });
       }
+      touchEvents(sql, replayed.map((row) => row.event_seq));
       counts.write(sql);
       return replayed.length;
     });
@@ -246,40 +244,37 @@ function prepareStatements(db: Database.Database) {
     changedEvents: prepare(`SELECT ${EVENT_COLUMNS} FROM events WHERE change_seq > ? ORDER BY change_seq LIMIT ?`),
     eventsBySeq: prepare(`SELECT ${EVENT_COLUMNS} FROM events WHERE seq IN (SELECT value FROM json_each(?))`),
     deliveriesOfEvents: prepare(`SELECT ${DELIVERY_COLUMNS} FROM deliveries WHERE event_seq IN (SELECT value FROM json_each(?)) ORDER BY id`),
-    dueDeliveries: prepare(
-      `SELECT ${DELIVERY_COLUMNS} FROM deliveries
-       WHERE state = 'pending' AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until <= ?)
-       ORDER BY next_attempt_at, id LIMIT ?`,
+    dueClaims: prepare(
+      `SELECT ${CLAIM_COLUMNS} FROM deliveries d JOIN events e ON e.seq = d.event_seq
+       WHERE d.state = 'pending' AND d.next_attempt_at <= ? AND (d.lease_until IS NULL OR d.lease_until <= ?)
+       ORDER BY d.next_attempt_at, d.id LIMIT ?`,
     ),
-    dueDeliveriesOf: prepare(
-      `SELECT ${DELIVERY_COLUMNS} FROM deliveries
-       WHERE state = 'pending' AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until <= ?) AND connection_id = ?
-       ORDER BY next_attempt_at, id LIMIT ?`,
+    dueClaimsOf: prepare(
+      `SELECT ${CLAIM_COLUMNS} FROM deliveries d JOIN events e ON e.seq = d.event_seq
+       WHERE d.state = 'pending' AND d.next_attempt_at <= ? AND (d.lease_until IS NULL OR d.lease_until <= ?) AND d.connection_id = ?
+       ORDER BY d.next_attempt_at, d.id LIMIT ?`,
     ),
-    lease: prepare('UPDATE deliveries SET lease_until = ?, worker = ? WHERE id = ?'),
-    deliveryById: prepare('SELECT event_seq, connection_id, state FROM deliveries WHERE id = ?'),
-    delivered: prepare(
-      `UPDATE deliveries SET state = 'delivered', attempts = attempts + 1, last_status = ?, last_error = NULL,
-         next_attempt_at = NULL, delivered_at = ?, first_attempt_at = COALESCE(first_attempt_at, ?), lease_until = NULL, worker = NULL
-       WHERE id = ?`,
+    lease: prepare('UPDATE deliveries SET lease_until = ?, worker = ? WHERE id IN (SELECT value FROM json_each(?))'),
+    // One statement for a whole batch's outcomes (see outcomeColumns); every outcome counts as a try
+    // and sets the SPDT_RELAY_MAX_AGE clock on the first. (`+state`: find each row by its id, never
+    // scan every pending delivery by state.)
+    recordOutcomes: prepare(
+      `UPDATE deliveries SET state = o.state, attempts = deliveries.attempts + 1, last_status = o.status, last_error = o.error,
+         next_attempt_at = o.next_attempt_at, delivered_at = COALESCE(o.delivered_at, deliveries.delivered_at),
+         first_attempt_at = COALESCE(deliveries.first_attempt_at, o.at), lease_until = NULL, worker = NULL
+       FROM (SELECT value ->> 0 AS id, value ->> 1 AS state, value ->> 2 AS status, value ->> 3 AS error,
+               value ->> 4 AS next_attempt_at, value ->> 5 AS delivered_at, value ->> 6 AS at FROM json_each(?)) AS o
+       WHERE deliveries.id = o.id AND +deliveries.state = 'pending'
+       RETURNING deliveries.event_seq, deliveries.connection_id, deliveries.state`,
     ),
-    retry: prepare(
-      `UPDATE deliveries SET attempts = attempts + 1, last_status = ?, last_error = ?,
-         next_attempt_at = ?, first_attempt_at = COALESCE(first_attempt_at, ?), lease_until = NULL, worker = NULL
-       WHERE id = ?`,
-    ),
-    dead: prepare(
-      `UPDATE deliveries SET state = 'dead', attempts = attempts + 1, last_status = ?, last_error = ?,
-         next_attempt_at = NULL, first_attempt_at = COALESCE(first_attempt_at, ?), lease_until = NULL, worker = NULL
-       WHERE id = ?`,
-    ),
-    // A delivery of the event changed: it moves to the end of the change feed, and once none of its
+    // A delivery of each event changed: it moves to the end of the change feed, and once none of its
     // deliveries is pending its IP is shortened, in the same transaction. (`+state`: look the
     // event's few deliveries up by event_seq, never scan every pending delivery by state.)
-    touchEvent: prepare(
-      `UPDATE events SET change_seq = @change,
-         ip = CASE WHEN EXISTS (SELECT 1 FROM deliveries WHERE event_seq = @seq AND +state = 'pending') THEN ip ELSE spdt_shorten_ip(ip) END
-       WHERE seq = @seq`,
+    touchEvents: prepare(
+      `UPDATE events SET change_seq = t.change,
+         ip = CASE WHEN EXISTS (SELECT 1 FROM deliveries WHERE event_seq = events.seq AND +state = 'pending') THEN ip ELSE spdt_shorten_ip(ip) END
+       FROM (SELECT value ->> 0 AS seq, value ->> 1 AS change FROM json_each(?)) AS t
+       WHERE events.seq = t.seq`,
     ),
     replayAll: prepare(
       `UPDATE deliveries SET state = 'pending', attempts = 0, first_attempt_at = NULL, next_attempt_at = ?,
@@ -362,20 +357,25 @@ function writeEvent(sql: Statements, event: EncodedEvent, changeSeq: number, cou
   return true;
 }
 
-/** One try's outcome; every outcome counts as a try and sets the max-age clock on the first. */
-function applyOutcome(sql: Statements, outcome: Outcome): void {
-  const id = Number(outcome.id);
+/** An outcome as one row of recordOutcomes: [id, state, status, error, next_attempt_at, delivered_at, at]. */
+function outcomeColumns(outcome: Outcome): (string | number | null)[] {
+  const status = outcome.status ?? null;
   switch (outcome.state) {
     case 'delivered':
-      sql.delivered.run(outcome.status, outcome.at, outcome.at, id);
-      break;
+      return [Number(outcome.id), 'delivered', status, null, null, outcome.at, outcome.at];
     case 'pending':
-      sql.retry.run(outcome.status ?? null, outcome.error ?? null, outcome.next_attempt_at, outcome.at, id);
-      break;
+      return [Number(outcome.id), 'pending', status, outcome.error ?? null, outcome.next_attempt_at, null, outcome.at];
     case 'dead':
-      sql.dead.run(outcome.status ?? null, outcome.error, outcome.at, id);
-      break;
+      return [Number(outcome.id), 'dead', status, outcome.error, null, null, outcome.at];
   }
+}
+
+/** Gives each event (once) the next change numbers, in order, and shortens IPs no delivery needs. */
+function touchEvents(sql: Statements, seqs: number[]): void {
+  const unique = [...new Set(seqs)];
+  if (unique.length === 0) return;
+  const first = sql.nextChange.get() as number;
+  sql.touchEvents.run(JSON.stringify(unique.map((seq, i) => [seq, first + i])));
 }
 
 /** The changes of one transaction to `delivery_counts`, written as one upsert per (connection, state). */
@@ -407,6 +407,24 @@ function toDelivery(row: DeliveryRow): Delivery {
   if (row.next_attempt_at !== null) delivery.next_attempt_at = row.next_attempt_at;
   if (row.delivered_at !== null) delivery.delivered_at = row.delivered_at;
   return delivery;
+}
+
+function toClaimed(row: ClaimRow): ClaimedDelivery {
+  const event: ClaimedEvent = {
+    action: row.action,
+    event_id: row.event_id,
+    time: row.time,
+    received_at: row.received_at,
+    action_source: row.action_source,
+    ip: row.ip,
+    body: JSON.parse(row.body) as ClaimedEvent['body'],
+  };
+  if (row.uid !== null) event.uid = row.uid;
+  if (row.alias !== null) event.alias = JSON.parse(row.alias) as Record<string, string>;
+  if (row.opt_out_targeting !== null) event.opt_out_targeting = row.opt_out_targeting === 1;
+  const claimed: ClaimedDelivery = { id: String(row.id), connection_id: row.connection_id, attempts: row.attempts, event };
+  if (row.first_attempt_at !== null) claimed.first_attempt_at = row.first_attempt_at;
+  return claimed;
 }
 
 /** A row as the API shows it: optional fields the event did not have are left out, not null. */

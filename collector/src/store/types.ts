@@ -69,6 +69,12 @@ export interface InsertResult {
   inserted: boolean[];
 }
 
+/** What the relay's mapping reads of a stored event (SPEC §9): all a claim loads. */
+export type ClaimedEvent = Pick<
+  StoredEvent,
+  'action' | 'event_id' | 'time' | 'received_at' | 'uid' | 'alias' | 'opt_out_targeting' | 'action_source' | 'ip' | 'body'
+>;
+
 /** A pending delivery claimed by a relay worker, with what the mapping needs. */
 export interface ClaimedDelivery {
   /** Opaque id of the delivery row, passed back in its outcome. */
@@ -78,7 +84,7 @@ export interface ClaimedDelivery {
   /** When the delivery was first tried (its SPDT_RELAY_MAX_AGE clock); undefined before the first try. */
   first_attempt_at?: number;
   /** The event as stored, with the full IP while the delivery is pending (or the short one after a replay). */
-  event: StoredEvent;
+  event: ClaimedEvent;
 }
 
 export type Outcome =
