@@ -14,7 +14,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
-import { Builder, By, type WebDriver } from 'selenium-webdriver';
+import { Builder, By, Origin, type WebDriver, type WebElement } from 'selenium-webdriver';
 import { startProxy, type Proxy, type ProxiedRequest } from './proxy';
 import { ENGINE_PATHS } from './paths';
 
@@ -101,6 +101,147 @@ class ConsoleMessage {
 
 /** A WebDriver command, run with the session switched to the window it belongs to. */
 type Command<T> = (driver: WebDriver) => Promise<T>;
+
+/** A locator's chain: a CSS selector, an ARIA role (with its accessible name), the nth match. */
+type Step = { css: string } | { role: string; name?: string; exact?: boolean } | { nth: number };
+/** An element a locator found, with what its methods read of it (one round trip). */
+type Found = { element: WebElement; visible: boolean; text: string };
+
+/**
+ * Runs in the page (its source is the script): what `steps` select, as Playwright's locators do for
+ * the specs' uses — a role matches its implicit elements too; a name is a case-insensitive substring
+ * of the accessible name (or, with `exact`, all of it); getByRole leaves out what is hidden.
+ */
+function selectElements(steps: Step[]) {
+  const implicit: Record<string, string> = {
+    button: 'button, input[type=button], input[type=submit], input[type=reset], input[type=image]',
+    link: 'a[href], area[href]',
+  };
+  const squash = (s: string | null) => (s ?? '').replace(/\s+/g, ' ').trim();
+  const visible = (el: Element) => el.getClientRects().length > 0 && getComputedStyle(el).visibility == 'visible';
+  const accessibleName = (el: Element) => {
+    const labelledBy = el.getAttribute('aria-labelledby');
+    if (el.getAttribute('aria-label')) return squash(el.getAttribute('aria-label'));
+    if (labelledBy) return squash(labelledBy.split(/\s+/).map((id) => document.getElementById(id)?.textContent ?? '').join(' '));
+    if (el instanceof HTMLInputElement) return squash(el.value || el.alt);
+    return squash(el.textContent) || squash(el.getAttribute('title'));
+  };
+  const named = (el: Element, name: string, exact?: boolean) =>
+    exact ? accessibleName(el) === name : accessibleName(el).toLowerCase().includes(name.toLowerCase());
+  let found: Element[] = [document.documentElement];
+  for (const step of steps) {
+    if ('nth' in step) {
+      found = found.slice(step.nth, step.nth + 1);
+      continue;
+    }
+    const selector = 'css' in step ? step.css : [`[role=${step.role}]`, implicit[step.role]].filter(Boolean).join(', ');
+    const within = found.flatMap((root) => Array.from(root.querySelectorAll(selector)));
+    found = within.filter((el, i) => within.indexOf(el) === i);
+    if ('role' in step)
+      found = found.filter((el) => !el.closest('[aria-hidden=true]') && visible(el) && (step.name == null || named(el, step.name, step.exact)));
+  }
+  return found.map((element) => ({ element, visible: visible(element), text: element.textContent ?? '' }));
+}
+
+/** Runs in the page: the element scrolled into view, and the middle of its box if the element itself is there. */
+function clickPoint(element: Element) {
+  element.scrollIntoView({ block: 'nearest', inline: 'nearest' });
+  const box = element.getBoundingClientRect();
+  const [x, y] = [Math.round(box.left + box.width / 2), Math.round(box.top + box.height / 2)];
+  const hit = document.elementFromPoint(x, y);
+  return hit && element.contains(hit) ? { x, y } : null;
+}
+
+/**
+ * The part of Playwright's Locator the specs use. As there, elements are looked up afresh at every
+ * call, an action waits until exactly one visible element matches, and more than one is an error.
+ */
+class WebKitLocator {
+  constructor(
+    private readonly page: WebKitPage,
+    private readonly steps: Step[],
+  ) {}
+
+  locator(selector: string) {
+    return new WebKitLocator(this.page, [...this.steps, { css: selector }]);
+  }
+
+  getByRole(role: string, options: { name?: string; exact?: boolean } = {}) {
+    return new WebKitLocator(this.page, [...this.steps, { role, ...options }]);
+  }
+
+  first() {
+    return this.nth(0);
+  }
+
+  nth(index: number) {
+    return new WebKitLocator(this.page, [...this.steps, { nth: index }]);
+  }
+
+  async count() {
+    return (await this.find()).length;
+  }
+
+  async isVisible() {
+    const [element] = this.strict(await this.find());
+    return !!element?.visible;
+  }
+
+  async textContent() {
+    return this.one((found) => found.text, () => true);
+  }
+
+  /**
+   * A pointer click at the middle of the element's box, as Playwright clicks (WebDriver's element
+   * click aims at its first line box instead, which a link wrapping blocks does not have), once
+   * nothing covers that point. It does not wait for a navigation it starts.
+   */
+  async click() {
+    await this.one(
+      async (found, driver) => {
+        const point = await driver.executeScript<{ x: number; y: number } | null>(`return (${clickPoint})(arguments[0])`, found.element);
+        if (!point) throw new Error('another element covers its middle');
+        await driver.actions().move({ x: point.x, y: point.y, origin: Origin.VIEWPORT }).click().perform();
+      },
+      (found) => found.visible,
+    );
+  }
+
+  toString() {
+    return this.steps
+      .map((s) => ('css' in s ? `locator(${JSON.stringify(s.css)})` : 'role' in s ? `getByRole(${JSON.stringify(s.role)}, ${JSON.stringify({ name: s.name, exact: s.exact })})` : `nth(${s.nth})`))
+      .join('.');
+  }
+
+  private find() {
+    return this.page.command((driver) => driver.executeScript<Found[]>(`return (${selectElements})(arguments[0])`, this.steps));
+  }
+
+  private strict(found: Found[]) {
+    if (found.length > 1) throw new Error(`${this}: strict mode violation, ${found.length} elements match`);
+    return found;
+  }
+
+  /** Waits until one element matches and is `ready`, then acts on it in the same command (its window). */
+  private async one<T>(act: (found: Found, driver: WebDriver) => T | Promise<T>, ready: (found: Found) => boolean): Promise<T> {
+    const until = Date.now() + WAIT_MS;
+    let last: unknown;
+    for (;;) {
+      const outcome = await this.page
+        .command(async (driver) => {
+          const found = this.strict(await driver.executeScript<Found[]>(`return (${selectElements})(arguments[0])`, this.steps));
+          return found.length && ready(found[0]) ? { value: await act(found[0], driver) } : undefined;
+        })
+        .catch((e) => {
+          if (String(e).includes('strict mode violation')) throw e;
+          last = e; // a navigation under way replaced the document, or the element is covered: again
+        });
+      if (outcome) return outcome.value;
+      if (Date.now() > until) throw new Error(`${this}: no single ready element after ${WAIT_MS} ms${last ? `: ${last}` : ''}`);
+      await pause(POLL_MS);
+    }
+  }
+}
 
 /**
  * A page is a window of its context's WebDriver session: its own document, history and visibility,
@@ -220,7 +361,11 @@ export class WebKitPage extends EventEmitter {
   }
 
   locator(selector: string) {
-    return { count: () => this.evaluate<number>((s) => document.querySelectorAll(s as string).length, selector) };
+    return new WebKitLocator(this, [{ css: selector }]);
+  }
+
+  getByRole(role: string, options: { name?: string; exact?: boolean } = {}) {
+    return new WebKitLocator(this, [{ role, ...options }]);
   }
 
   async addInitScript(script: PageFunction | { content: string }, arg?: unknown) {
