@@ -131,6 +131,19 @@ it('exits 2 on a bad setting, naming the variable and not its value', async () =
   expect(token.output.join('')).not.toContain('secret');
 });
 
+it('says at start when it has no Spotify connection, so nothing it stores will be relayed', async () => {
+  const lonely = await start(tempDir());
+  lonely.child.kill('SIGTERM');
+  await lonely.exited;
+  expect(lonely.output.join('')).toMatch(/"level":"warn","msg":"no Spotify connection configured[^"]*events are stored, none will be relayed"/);
+
+  const connected = run({ PORT: '0', SPDT_DATA_DIR: tempDir(), SPDT_SPOTIFY_CONNECTION_ID: 'conn-1', SPDT_SPOTIFY_TOKEN: 'token-1', SPDT_SPOTIFY_URL: 'http://127.0.0.1:9/' });
+  await until(() => connected.output.join('').includes('"msg":"listening"'));
+  connected.child.kill('SIGTERM');
+  await connected.exited;
+  expect(connected.output.join('')).not.toContain('no Spotify connection');
+});
+
 it('SIGTERM under load: finishes what is in flight, stores every acknowledged event, exits 0', async () => {
   const dataDir = tempDir();
   const server = await start(dataDir);
