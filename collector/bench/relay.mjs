@@ -6,6 +6,7 @@
  * relay so that machine noise hits both.
  *
  *   npm run bench:relay            (builds the collector, then: node collector/bench/relay.mjs [events] [rounds])
+ *   SPDT_BENCH_THREAD=worker node collector/bench/relay.mjs    the store's transactions on a worker thread
  *
  * The stand-in process, the backlog and the floor are exported for bench/scale.mjs (PostgreSQL).
  */
@@ -111,7 +112,7 @@ async function main() {
 
   async function relay(events) {
     const dir = mkdtempSync(join(tmpdir(), 'spdt-bench-relay-'));
-    const store = openSqliteStore(dir);
+    const store = openSqliteStore(dir, { thread: process.env.SPDT_BENCH_THREAD ?? 'main' });
     for (let i = 0; i < events.length; i += 1000) await store.insert(events.slice(i, i + 1000));
     await ask('reset');
     const changes = new EventEmitter();
