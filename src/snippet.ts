@@ -13,6 +13,11 @@ export interface SnippetOptions {
   nonce?: string;
   /** For pages enforcing Trusted Types: an inline stub plus a `<script async src>` tag, no script `src` set from script. */
   trustedTypes?: boolean;
+  /**
+   * `conf`'s consent at load (SPEC §5). `pending` or `denied` also leaves the noscript image out:
+   * without script no banner can ask, so nothing may be sent.
+   */
+  consent?: 'pending' | 'granted' | 'denied';
 }
 
 /** A JavaScript string literal that cannot close the surrounding `<script>`. */
@@ -23,18 +28,18 @@ const attr = (v: string) => v.replace(/&/g, '&amp;').replace(/"/g, '&quot;').rep
 const STUB = 's=w.spdt=function(){s.q.push([Date.now(),location.href,arguments])},s.q=[]';
 
 export function snippet(options: SnippetOptions): string {
-  const { key, src, endpoint, trustedTypes } = options;
+  const { key, src, endpoint, trustedTypes, consent } = options;
   const nonce = options.nonce ? ` nonce="${attr(options.nonce)}"` : '';
-  const calls = `spdt("conf",{key:${js(key)}${endpoint ? ',endpoint:' + js(endpoint) : ''}});spdt("view")`;
+  const conf = `key:${js(key)}${endpoint ? ',endpoint:' + js(endpoint) : ''}${consent ? ',consent:' + js(consent) : ''}`;
+  const calls = `spdt("conf",{${conf}});spdt("view")`;
   const collector = (endpoint || src.split(/[?#]/)[0].replace(/\/[^/]*$/, '')).replace(/\/+$/, '');
   const script = trustedTypes
     ? `<script${nonce}>!function(w,s){w.spdt||(${STUB})}(window);${calls}</script>\n` +
       `<script async id="spdt-capture" src="${attr(src)}"${nonce}></script>`
     : `<script${nonce}>!function(w,d,s,e){w.spdt||(${STUB},e=d.createElement("script"),` +
       `e.id="spdt-capture",e.async=1,e.src=${js(src)},d.head.appendChild(e))}(window,document);${calls}</script>`;
-  return (
-    script +
-    `\n<noscript><img height="1" width="1" style="display:none" alt="" ` +
-    `src="${attr(collector)}/v1/img?key=${attr(encodeURIComponent(key))}&amp;a=view&amp;ns=1"></noscript>\n`
-  );
+  const noscript =
+    `<noscript><img height="1" width="1" style="display:none" alt="" ` +
+    `src="${attr(collector)}/v1/img?key=${attr(encodeURIComponent(key))}&amp;a=view&amp;ns=1"></noscript>\n`;
+  return script + '\n' + (consent && consent != 'granted' ? '' : noscript);
 }

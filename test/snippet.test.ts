@@ -1,7 +1,7 @@
 // Unit tests of src/snippet.ts and of the `spdt-pixel snippet` CLI (SPEC §1 and §7): the project's
 // own minified loader, executed in the jsdom window, and its noscript image.
 import { spawnSync, execSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { snippet, type SnippetOptions } from '../src/snippet';
@@ -219,6 +219,31 @@ describe('§1 / §6 the noscript image', () => {
   });
 });
 
+describe('§5 consent required: the consent option', () => {
+  it('passes consent to conf before the view', () => {
+    execute(snippet({ key: KEY, src: SRC, consent: 'pending' }));
+    expect(queue().map(args)).toEqual([['conf', { key: KEY, consent: 'pending' }], ['view']]);
+  });
+
+  it.each(['pending', 'denied'] as const)('leaves the noscript image out with %s: without script no banner can ask', (consent) => {
+    const html = snippet({ key: KEY, src: SRC, consent });
+    expect(html).not.toContain('noscript');
+    expect(html).not.toContain('/v1/img');
+    expect(parse(html).scripts).toHaveLength(1);
+  });
+
+  it("is what every page of the demo shop (an opt-in site) pastes", () => {
+    const pasted = snippet({ key: KEY, src: '/ping.min.js', consent: 'pending' }).trim();
+    const pages = readdirSync(path.join(ROOT, 'examples/shop')).filter((name) => name.endsWith('.html'));
+    expect(pages.length).toBeGreaterThan(5);
+    for (const name of pages) expect(readFileSync(path.join(ROOT, 'examples/shop', name), 'utf8'), name).toContain(pasted);
+  });
+
+  it('keeps the noscript image with granted', () => {
+    expect(parse(snippet({ key: KEY, src: SRC, consent: 'granted' })).img).not.toBeNull();
+  });
+});
+
 describe('§1 the nonce attribute', () => {
   it('is set on the inline script', () => {
     const { scripts } = parse(snippet({ key: KEY, src: SRC, nonce: 'r4nd0m' }));
@@ -310,7 +335,16 @@ describe('§7 the CLI: npx spdt-pixel snippet', () => {
     expect(scripts[1].getAttribute('src')).toBe(SRC);
   });
 
+  it('passes --consent pending to conf and prints no noscript image', () => {
+    const run = cli('snippet', '--key', 'K', '--src', SRC, '--consent', 'pending');
+    expect(run.status).toBe(0);
+    expect(run.stdout).not.toContain('noscript');
+    execute(run.stdout);
+    expect(args(queue()[0])).toEqual(['conf', { key: 'K', consent: 'pending' }]);
+  });
+
   it.each([
+    ['--consent is not a consent state', ['snippet', '--key', 'K', '--src', SRC, '--consent', 'maybe']],
     ['--key is missing', ['snippet', '--src', SRC]],
     ['--src is missing', ['snippet', '--key', 'K']],
     ['the command is missing', []],
