@@ -10,12 +10,6 @@ import { ENGINE_PATHS } from './e2e/engines/paths';
  *    refuses the navigation before any route sees it).
  *  - @needs-tab-requests: requests attributed to one of two tabs (Chromium; the harness sees
  *    Firefox's and WebKit's request bodies per context, through a proxy).
- *  - @needs-tabs: two pages in one browser context (Chromium, Firefox; the WebKit harness drives one
- *    page per context, since WebDriver cannot tell two tabs' requests apart).
- *  - @needs-locators: Playwright locators (getByRole, toBeVisible) on the page (Chromium, Firefox;
- *    the WebKit harness offers goto/evaluate/cookies, not locators).
- *  - @webkit-unresolved: fails in the WebKit harness for a reason not yet found (the tests came in
- *    the same session as the harness; they pass in Chromium and Firefox). To be resolved, not kept.
  *  - @beacon-in-closing-pagehide: a beacon sent in the pagehide of a page being closed reaches the
  *    network (Chromium, WebKit). Firefox closed over BiDi loses it nearly every time, yet delivers
  *    it when the page is left by navigation: unresolved whether a user's tab close does the same.
@@ -73,7 +67,7 @@ const firefox: Project = {
 // Debian's WebKitGTK over WebDriver, through the harness (e2e/engines/webkit.ts).
 const webkit: Project = {
   name: 'webkit',
-  grepInvert: cannot('@needs-cdp', '@needs-offline', '@needs-tab-requests', '@needs-tabs', '@needs-locators', '@webkit-unresolved'),
+  grepInvert: cannot('@needs-cdp', '@needs-offline', '@needs-tab-requests'),
   workers: 1,
   use: { browserName: 'webkit' },
   // Every test starts a browser session of its own (about 0.5 s, more on a busy machine).

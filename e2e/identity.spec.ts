@@ -58,7 +58,7 @@ test.describe('SPEC §4: the __spdt device cookie', () => {
     expectClean(seen);
   });
 
-  test('the root domain is probed on the first page only; later pages, in another tab too, write no probe cookie', { tag: ['@needs-tabs'] }, async ({ page, context, site }) => {
+  test('the root domain is probed on the first page only; later pages, in another tab too, write no probe cookie', async ({ page, context, site }) => {
     // Every probe is a cookie write and read (the read waits for the browser); the answer is kept in __spdt_m.
     const countProbes = () => {
       const native = Object.getOwnPropertyDescriptor(Document.prototype, 'cookie')!;
@@ -191,7 +191,7 @@ test.describe('SPEC §4: the __spdt device cookie', () => {
 });
 
 test.describe('SPEC §4: the session id (__spdt_s)', () => {
-  test('is a cookie with the attributes of __spdt and 30 minutes, the same across pages and tabs, new in another browser context', { tag: ['@needs-tabs'] }, async ({ page, context, site, browser }) => {
+  test('is a cookie with the attributes of __spdt and 30 minutes, the same across pages and tabs, new in another browser context', async ({ page, context, site, browser }) => {
     const key = newKey();
     const seen = watchPage(page);
     await visit(page, site, mount(site, key), key, 1);
@@ -220,7 +220,7 @@ test.describe('SPEC §4: the session id (__spdt_s)', () => {
     expectClean(seen);
   });
 
-  test('every send renews it to 1800 s; once it has expired the next page starts a new session', { tag: ['@webkit-unresolved'] }, async ({ page, context, site }) => {
+  test('every send renews it to 1800 s; once it has expired the next page starts a new session', async ({ page, context, site }) => {
     const key = newKey();
     const seen = watchPage(page);
     const [first] = await visit(page, site, mount(site, key), key, 1);
@@ -245,7 +245,7 @@ test.describe('SPEC §4: the session id (__spdt_s)', () => {
     expectClean(seen);
   });
 
-  test("consent denied deletes it (and the marker) at every domain level", { tag: ['@webkit-unresolved'] }, async ({ page, context, site }) => {
+  test("consent denied deletes it (and the marker) at every domain level", async ({ page, context, site }) => {
     const key = newKey();
     const seen = watchPage(page);
     const url = mount(site, key);

@@ -137,7 +137,7 @@ test.describe('SPEC §4: a load with nothing persisted opens no storage', () => 
     expectClean(seen);
   });
 
-  test('what the earlier version of the tag left (a __spdt cookie, an alias and an outbox, no marker) is found, then marked', { tag: ['@webkit-unresolved'] }, async ({ page, context, site }) => {
+  test('what the earlier version of the tag left (a __spdt cookie, an alias and an outbox, no marker) is found, then marked', async ({ page, context, site }) => {
     const key = newKey();
     const seen = watchPage(page);
     const device = newKey();

@@ -1,7 +1,7 @@
 /**
  * The network view of a WebDriver-driven browser (WebKit), which offers no request events, no
  * request interception and no init scripts: the browser is pointed at this HTTP proxy (one per
- * browser session, so every request it sees belongs to that session's page), which
+ * browser session, so every request it sees belongs to one of that session's pages), which
  *  - forwards every request to this machine (so the test hostnames resolve here, as in the other engines),
  *  - reports each request, its answer and its failure as Playwright-shaped events,
  *  - lets tests hold, answer or refuse requests (page.route),
