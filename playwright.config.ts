@@ -5,9 +5,11 @@ import { ENGINE_PATHS } from './e2e/engines/paths';
  * What a test needs of the harness beyond the Page API all three engines have, as test tags: an
  * engine's project leaves out the few tests it cannot drive, and the tag says why.
  *  - @needs-cdp: the Chrome DevTools Protocol (Chromium only).
- *  - @needs-offline: offline emulation (Chromium, Firefox; WebDriver has none for WebKit).
- *  - @needs-offline-answer: a routed answer for a navigation while offline (Chromium; Firefox
- *    refuses the navigation before any route sees it).
+ *  - @needs-offline: context.setOffline (all three: WebDriver has none, so the WebKit harness runs
+ *    each context's browser in a network namespace of its own and takes its default route away,
+ *    see e2e/engines/offline.ts).
+ *  - @needs-offline-answer: a routed answer for a navigation while offline (Chromium, WebKit;
+ *    Firefox refuses the navigation before any route sees it).
  *  - @needs-tab-requests: requests attributed to one of two tabs (Chromium; the harness sees
  *    Firefox's and WebKit's request bodies per context, through a proxy).
  *  - @beacon-in-closing-pagehide: a beacon sent in the pagehide of a page being closed reaches the
@@ -67,7 +69,7 @@ const firefox: Project = {
 // Debian's WebKitGTK over WebDriver, through the harness (e2e/engines/webkit.ts).
 const webkit: Project = {
   name: 'webkit',
-  grepInvert: cannot('@needs-cdp', '@needs-offline', '@needs-tab-requests'),
+  grepInvert: cannot('@needs-cdp', '@needs-tab-requests'),
   workers: 1,
   use: { browserName: 'webkit' },
   // Every test starts a browser session of its own (about 0.5 s, more on a busy machine).

@@ -34,12 +34,15 @@ function pipe(a, b) {
   b.on('close', () => a.destroy());
 }
 
+let online = false;
+const setOnline = (wanted) =>
+  step(`ip route ${wanted ? 'add' : 'del'} default dev lo`, () => {
+    if (wanted !== online) ip('route', wanted ? 'add' : 'del', 'default', 'dev', 'lo');
+    online = wanted;
+  });
+
 process.on('message', (message, socket) => {
-  if ('online' in message)
-    step(`ip route ${message.online ? 'add' : 'del'} default dev lo`, () => {
-      ip('route', message.online ? 'add' : 'del', 'default', 'dev', 'lo');
-      reply({ online: message.online });
-    });
+  if ('online' in message && setOnline(message.online)) reply({ online });
   if (message.listen)
     net
       .createServer({ pauseOnConnect: true }, (accepted) => reply({ accepted: message.listen }, accepted))
@@ -49,5 +52,4 @@ process.on('message', (message, socket) => {
 });
 process.on('disconnect', () => process.exit());
 
-if (step('ip link set lo up', () => ip('link', 'set', 'lo', 'up')) && step('ip route add default dev lo', () => ip('route', 'add', 'default', 'dev', 'lo')))
-  reply({ ready: true });
+if (step('ip link set lo up', () => ip('link', 'set', 'lo', 'up')) && setOnline(true)) reply({ ready: true });

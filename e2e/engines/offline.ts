@@ -37,8 +37,12 @@ function pipe(a: net.Socket, b: net.Socket) {
   }
 }
 
-const setupError = (reason: string) =>
-  new Error(`WebKit harness: no network namespace for the browser (${reason}). It needs root, util-linux's unshare and nsenter, and iproute2's ip.`);
+const failure = (what: string, reason: string) =>
+  new Error(
+    what === 'start'
+      ? `WebKit harness: no network namespace for the browser (${reason}). It needs root, util-linux's unshare and nsenter, and iproute2's ip.`
+      : `WebKit harness: the browser's network namespace, ${what}: ${reason}`,
+  );
 
 export async function openNetwork(): Promise<ContextNetwork> {
   const namespace: ChildProcess = spawn('unshare', ['--net', process.execPath, NAMESPACE_PROCESS], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
@@ -58,9 +62,9 @@ export async function openNetwork(): Promise<ContextNetwork> {
         namespace.off('error', ended);
         error ? reject(error) : resolve();
       };
-      const heard = (r: Reply) => (r.failed ? done(setupError(r.failed)) : wanted(r) && done());
-      const ended = (e?: unknown) => done(setupError(`${what}: ${e instanceof Error ? e.message : `unshare ended: ${stderr.trim() || 'no reason given'}`}`));
-      const timer = setTimeout(() => done(setupError(`${what}: no answer in ${REPLY_MS} ms`)), REPLY_MS);
+      const heard = (r: Reply) => (r.failed ? done(failure(what, r.failed)) : wanted(r) && done());
+      const ended = (e?: unknown) => done(failure(what, e instanceof Error ? e.message : `unshare ended: ${stderr.trim() || 'no reason given'}`));
+      const timer = setTimeout(() => done(failure(what, `no answer in ${REPLY_MS} ms`)), REPLY_MS);
       namespace.on('message', heard);
       namespace.once('exit', ended);
       namespace.once('error', ended);
