@@ -1,8 +1,9 @@
 // Makes sure the e2e suite has its three engines, all Debian packages (Playwright's own browser
 // downloads are not available everywhere): Chromium, Firefox ESR, and WebKitGTK's WebDriver with
 // an X server to draw in and iproute2 for its contexts' network namespaces. As root (CI) it
-// installs what is missing; otherwise it says what to install. ENGINES=chromium,firefox narrows the check (and the run: see playwright.config.ts);
-// CHROMIUM_PATH, FIREFOX_PATH, WEBKIT_DRIVER_PATH and WEBKIT_BROWSER_PATH point elsewhere.
+// installs what is missing; otherwise it says what to install. ENGINES=chromium,firefox narrows
+// the check (and the run: see playwright.config.ts); CHROMIUM_PATH, FIREFOX_PATH,
+// WEBKIT_DRIVER_PATH and WEBKIT_BROWSER_PATH point elsewhere.
 import { existsSync } from 'node:fs';
 import { execSync } from 'node:child_process';
 
