@@ -1,12 +1,13 @@
 /**
  * Offline and online again for a WebKit context, which WebDriver cannot emulate: each context's
- * driver and browser run in a network namespace of their own (`unshare --net`, as root), whose
- * only network is its loopback with a default route over it. WebKitGTK's navigator.onLine is
- * GLib's network monitor, "available" while there is a default route: taking the route away
- * takes the page offline (an `offline` event, navigator.onLine false) and putting it back brings
- * it online, while the harness itself keeps reaching the browser. The namespace's one process
- * (./offline-namespace.mjs) passes connections across: the harness's WebDriver calls in, the
- * browser's requests out to the context's proxy, which fails them while offline (./proxy.ts).
+ * driver and browser run in a network namespace of their own (`unshare --net`; not as root, inside
+ * a user namespace too), whose only network is its loopback with a default route over it.
+ * WebKitGTK's navigator.onLine is GLib's network monitor, "available" while there is a default
+ * route: taking the route away takes the page offline (an `offline` event, navigator.onLine false)
+ * and putting it back brings it online, while the harness itself keeps reaching the browser. The
+ * namespace's one process (./offline-namespace.mjs) passes connections across: the harness's
+ * WebDriver calls in, the browser's requests out to the context's proxy, which fails them while
+ * offline (./proxy.ts).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
@@ -40,12 +41,14 @@ function pipe(a: net.Socket, b: net.Socket) {
 const failure = (what: string, reason: string) =>
   new Error(
     what === 'start'
-      ? `WebKit harness: no network namespace for the browser (${reason}). It needs root, util-linux's unshare and nsenter, and iproute2's ip.`
+      ? `WebKit harness: no network namespace for the browser (${reason}). It needs util-linux's unshare and nsenter, iproute2's ip, and root or user namespaces.`
       : `WebKit harness: the browser's network namespace, ${what}: ${reason}`,
   );
 
 export async function openNetwork(): Promise<ContextNetwork> {
-  const namespace: ChildProcess = spawn('unshare', ['--net', process.execPath, NAMESPACE_PROCESS], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+  // Not root: a user namespace of its own too, where this user may configure the network.
+  const user = process.getuid?.() === 0 ? [] : ['--user', '--map-root-user'];
+  const namespace: ChildProcess = spawn('unshare', [...user, '--net', process.execPath, NAMESPACE_PROCESS], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
   let stderr = '';
   namespace.stderr!.on('data', (d) => (stderr += d));
   const stop = () => namespace.kill();
@@ -77,7 +80,10 @@ export async function openNetwork(): Promise<ContextNetwork> {
   });
 
   return {
-    inside: (command, args) => ['nsenter', [`--net=/proc/${namespace.pid}/ns/net`, '--', command, ...args]],
+    inside: (command, args) => [
+      'nsenter',
+      [...(user.length ? [`--user=/proc/${namespace.pid}/ns/user`, '--preserve-credentials'] : []), `--net=/proc/${namespace.pid}/ns/net`, '--', command, ...args],
+    ],
     async expose(port) {
       const server = net.createServer({ pauseOnConnect: true }, (socket) => namespace.send({ connect: port }, socket));
       exposed.push(server);
