@@ -372,7 +372,7 @@ test.describe('SPEC §6: leaving the page', () => {
     expectClean(seen);
   });
 
-  test("an event the page calls in its own pagehide handler is flushed by the pixel's pagehide", { tag: ['@beacon-in-closing-pagehide'] }, async ({ page, site }) => {
+  test("an event the page calls in its own pagehide handler is flushed by the pixel's pagehide", async ({ page, site, browserName }) => {
     const key = newKey();
     const seen = watchPage(page);
     // The site's listener is registered before the tag's, so it runs first; no timer runs after pagehide.
@@ -380,7 +380,10 @@ test.describe('SPEC §6: leaving the page', () => {
     const url = site.page(html(leaveScript + spotifySnippet('/ping.min.js', key, '')));
     await page.goto(url);
     await tagLoaded(page);
-    await page.close({ runBeforeUnload: true });
+    // Firefox tears a closing tab's document down while its pagehide runs (see playwright.config.ts):
+    // a beacon made a millisecond in is lost, by whatever script. There the page is left by navigation.
+    if (browserName === 'firefox') await page.goto(site.page(html('', '<p>next page</p>')));
+    else await page.close({ runBeforeUnload: true });
     const [event] = await site.waitForEvents(key, 1);
     expect(event).toMatchObject({ action: 'custom_event_3', body: { when: 'pagehide' } });
     expectClean(seen);

@@ -6,7 +6,9 @@
  *  - reports each request, its answer and its failure as Playwright-shaped events,
  *  - lets tests hold, answer or refuse requests (page.route),
  *  - puts the page's init scripts (page.addInitScript) at the top of every HTML document it serves,
- *  - answers `/__e2e/*` itself: the console/error recorder's reports and a blank page per host.
+ *  - answers `/__e2e/*` itself: the console/error recorder's reports and a blank page per host,
+ *  - while `offline` (context.setOffline), fails what would go to the network, as an offline
+ *    browser does: a route's answer still comes, as a service worker's would.
  */
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import { EventEmitter } from 'node:events';
@@ -127,6 +129,7 @@ function inject(html: string, scripts: string[], nonce?: string): string {
 export interface Proxy extends EventEmitter {
   port: number;
   initScripts: string[];
+  offline: boolean;
   route(matcher: RouteMatcher, handler: RouteHandler): void;
   unroute(matcher: RouteMatcher, handler?: RouteHandler): void;
   close(): Promise<void>;
@@ -136,6 +139,7 @@ export async function startProxy(): Promise<Proxy> {
   const events = new EventEmitter() as Proxy;
   const routes: { matcher: RouteMatcher; handler: RouteHandler }[] = [];
   events.initScripts = [];
+  events.offline = false;
   events.route = (matcher, handler) => void routes.unshift({ matcher, handler });
   events.unroute = (matcher, handler) => {
     for (let i = routes.length - 1; i >= 0; i--)
@@ -192,6 +196,7 @@ export async function startProxy(): Promise<Proxy> {
     };
     const forward = () =>
       new Promise<void>((resolve) => {
+        if (events.offline) return resolve(refuse('net::ERR_INTERNET_DISCONNECTED'));
         const upstream = http.request(
           { host: '127.0.0.1', port: url.port || 80, method: req.method, path: url.pathname + url.search, headers: { ...req.headers, host: url.host } },
           async (up) => {

@@ -8,14 +8,16 @@
  * errors (those the page's scripts make: the browser's own console messages, such as a failed
  * request's, are out of its sight).
  *
- * What WebDriver cannot do at all — CDP sessions, offline emulation — throws a clear error here,
- * and the tests that need it carry a tag the webkit project leaves out (see playwright.config.ts).
+ * Offline emulation, which WebDriver lacks, is the context's own network namespace (./offline.ts).
+ * What WebDriver cannot do at all — CDP sessions — throws a clear error here, and the tests that
+ * need it carry a tag the webkit project leaves out (see playwright.config.ts).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import { Builder, By, Origin, type WebDriver, type WebElement } from 'selenium-webdriver';
 import { startProxy, type Proxy, type ProxiedRequest } from './proxy';
+import { openNetwork, type ContextNetwork } from './offline';
 import { ENGINE_PATHS } from './paths';
 
 const POLL_MS = 50;
@@ -52,9 +54,11 @@ async function display(): Promise<{ name: string; stop(): void }> {
   return { name: ':' + number, stop: () => xvfb.kill() };
 }
 
-async function startDriver(env: NodeJS.ProcessEnv): Promise<{ url: string; process: ChildProcess }> {
+/** The driver (and so the browser it starts) inside the context's network, reached at the same port here. */
+async function startDriver(env: NodeJS.ProcessEnv, network: ContextNetwork): Promise<{ url: string; process: ChildProcess }> {
   const port = await freePort();
-  const driver = child(ENGINE_PATHS.webkitDriver, [`--port=${port}`, '--host=127.0.0.1'], { env, stdio: 'ignore' });
+  await network.expose(port);
+  const driver = child(...network.inside(ENGINE_PATHS.webkitDriver, [`--port=${port}`, '--host=127.0.0.1']), { env, stdio: 'ignore' });
   const url = `http://127.0.0.1:${port}`;
   for (let i = 0; i < 200; i++) {
     if (await fetch(`${url}/status`).then((r) => r.ok, () => false)) return { url, process: driver };
@@ -422,6 +426,7 @@ export class WebKitContext {
     private readonly driver: WebDriver,
     private readonly proxy: Proxy,
     private readonly driverProcess: ChildProcess,
+    private readonly network: ContextNetwork,
   ) {}
 
   /**
@@ -429,7 +434,9 @@ export class WebKitContext {
    * busy machine) a new session never answers: it gets a few seconds, then a fresh driver.
    */
   static async open(env: NodeJS.ProcessEnv, options: { javaScriptEnabled?: boolean } = {}) {
+    const network = await openNetwork();
     const proxy = await startProxy();
+    await network.reach(proxy.port);
     const args = ['--automation', '--enable-page-cache=true'];
     if (options.javaScriptEnabled === false) args.push('--enable-javascript-markup=false');
     const capabilities = {
@@ -440,18 +447,19 @@ export class WebKitContext {
       'webkitgtk:browserOptions': { binary: ENGINE_PATHS.webkitBrowser, args },
     };
     for (let attempt = 1; ; attempt++) {
-      const { url, process: driverProcess } = await startDriver(env);
+      const { url, process: driverProcess } = await startDriver(env, network);
       const session = new Builder().usingServer(url).withCapabilities(capabilities).build();
       const driver = await Promise.race([session, pause(SESSION_MS).then(() => undefined)]).catch(() => undefined);
       if (driver) {
         // A script sent while a page is restored from the back/forward cache can hang: it fails
         // after SCRIPT_MS, and waitForFunction's polling sends the next one.
         await driver.manage().setTimeouts({ script: SCRIPT_MS, pageLoad: WAIT_MS });
-        return new WebKitContext(driver, proxy, driverProcess);
+        return new WebKitContext(driver, proxy, driverProcess, network);
       }
       session.then((d) => d.quit(), () => {}).finally(() => driverProcess.kill());
       if (attempt == 3) {
         await proxy.close();
+        network.close();
         throw new Error(`WebKit harness: no WebDriver session after ${attempt} tries of ${SESSION_MS} ms`);
       }
     }
@@ -575,8 +583,21 @@ export class WebKitContext {
   async clearCookies(filter: { name?: string } = {}) {
     await this.command(undefined, (d) => (filter.name ? d.manage().deleteCookie(filter.name) : d.manage().deleteAllCookies()));
   }
-  async setOffline(): Promise<never> {
-    throw new Error('WebKit harness: WebDriver cannot take the browser offline');
+
+  /**
+   * As in the other engines: requests fail at once (the proxy), and navigator.onLine follows the
+   * namespace's route, which WebKit hears of a moment later (GLib's network monitor, then WebKit's
+   * own debounce of about 2 s): this resolves once the window last used sees it.
+   */
+  async setOffline(offline: boolean) {
+    this.proxy.offline = offline;
+    await this.network.setOnline(!offline);
+    const onLine = () => this.command(undefined, (d) => d.executeScript('return navigator.onLine')).catch(() => undefined);
+    const until = Date.now() + WAIT_MS;
+    while ((await onLine()) !== !offline) {
+      if (Date.now() > until) throw new Error(`WebKit harness: navigator.onLine not ${!offline} ${WAIT_MS} ms after the route changed`);
+      await pause(POLL_MS);
+    }
   }
 
   async newCDPSession(): Promise<never> {
@@ -588,6 +609,7 @@ export class WebKitContext {
     this.closed = true;
     await this.driver.quit().catch(() => {});
     this.driverProcess.kill();
+    this.network.close();
     await this.proxy.close();
   }
 }
