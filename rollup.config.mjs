@@ -17,7 +17,9 @@ export default [
         ecma: 2020,
         // unsafe_comps: comparisons are written so that swapping or negating them keeps their meaning
         // (no NaN reaches a negated one: see configure in pixel.ts).
-        compress: { passes: 3, unsafe_arrows: true, pure_getters: true, unsafe_comps: true },
+        // reduce_funcs off: after Closure's inlining, terser's own inlining of one-use functions only
+        // makes the text less repetitive (20 B more gzip).
+        compress: { passes: 3, unsafe_arrows: true, pure_getters: true, unsafe_comps: true, reduce_funcs: false },
         // V8's explicit compile hint: nearly every function of the tag runs on load, so compiling them
         // all while the script streams in (off the main thread) beats compiling each one lazily on
         // the main thread at its first call. About 3 ms less main thread per load (bench/notes.md).
