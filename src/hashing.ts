@@ -25,6 +25,8 @@ function constants() {
   }
 }
 
+// Closure Compiler would inline it at its twelve calls, 24 B more gzip than the calls (@noinline).
+/** @noinline */
 const rotate = (x: number, n: number) => (x >>> n) | (x << (32 - n));
 
 /** Lower-case hex SHA-256 of the UTF-8 bytes of `text`. */
