@@ -109,6 +109,8 @@ export function createCore(defaultEndpoint: string): Core {
     release();
   }
 
+  // @noinline: inlined into call() by Closure Compiler, the tag is 11 B larger in gzip.
+  /** @noinline */
   function track(command: string, props: unknown, options: unknown, time: number, url: string) {
     if (consent == 'denied') return;
     const warn = warner(command);
