@@ -96,6 +96,8 @@ export function cookieDomains(): string[] {
   return labels ? domainLevels().slice(labels - 2) : [''];
 }
 
+// @noinline: inlined into marker() by Closure Compiler, the tag is 4 B larger in gzip.
+/** @noinline */
 function probe(): number {
   for (const domain of domainLevels()) {
     setCookie(PROBE, '1', 60, domain);
