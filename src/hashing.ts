@@ -62,15 +62,13 @@ export function sha256(text: string): string {
   return hash.map((v) => (v >>> 0).toString(16).padStart(8, '0')).join('');
 }
 
-const HASHED = /^[0-9a-f]{64}$/i;
-
 /**
  * Normalises and hashes an email or phone number the way Spotify's Conversions API expects.
  * A value that is already a SHA-256 (64 hex) is passed through, lower-cased, never hashed twice.
  * Returns undefined when nothing is left after normalising.
  */
 export function hashIdentifier(field: string, value: string): string | undefined {
-  if (HASHED.test(value)) return value.toLowerCase();
+  if (/^[0-9a-f]{64}$/i.test(value)) return value.toLowerCase();
   const normal = field == 'email' ? value.toLowerCase() : value.replace(/\D/g, '').replace(/^00/, '');
   return normal ? sha256(normal) : undefined;
 }

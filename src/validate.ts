@@ -30,8 +30,6 @@ const LINE_ITEM = (PRODUCT + ' value quantity').split(' ').slice(1);
 const MAX_STRING = 256;
 const MAX_ITEMS = 100;
 const MAX_FREE = 100;
-/** A free prop's name: an identifier, but none that would pollute a prototype or collide with what the tag sends. */
-const FREE_NAME = /^(?!(__proto__|constructor|prototype|url|referrer|trunc|hashed_\w*)$|\d)\w{1,64}$/;
 
 export const isEventCommand = (command: string): boolean => has(COMMANDS, command);
 
@@ -106,7 +104,8 @@ function lineItems(v: unknown, warn: Warn): Props[] | undefined {
 
 /** A free prop: a safe name and a string, number or boolean value. */
 function free(name: string, v: unknown, warn: Warn): unknown {
-  if (!FREE_NAME.test(name)) return warn(name.slice(0, 64), 'not a valid name');
+  // An identifier, but none that would pollute a prototype or collide with what the tag sends.
+  if (!/^(?!(__proto__|constructor|prototype|url|referrer|trunc|hashed_\w*)$|\d)\w{1,64}$/.test(name)) return warn(name.slice(0, 64), 'not a valid name');
   if (typeof v == 'boolean' || (typeof v == 'number' && isFinite(v))) return v;
   return typeof v == 'string' ? text(name, v, warn) : warn(name, 'not a string/number/boolean');
 }
