@@ -42,7 +42,7 @@ const numeric = (v: unknown) => (typeof v == 'string' && /^\s*(\d+(\.\d*)?|\.\d+
  * surrogate: a whole pair is one code point.)
  */
 export function text(field: string, v: unknown, warn: Warn): string | undefined {
-  if (typeof v == 'number' && isFinite(v)) v = '' + v;
+  if (Number.isFinite(v)) v = '' + v;
   if (typeof v != 'string') return warn(field, 'not a string');
   // Only `email`, which is hashed, may hold an address (SPEC §5); anything else holding one is dropped.
   if (field != 'email' && hasEmail(v)) return warn(field, 'looks like an email');
@@ -106,7 +106,7 @@ function lineItems(v: unknown, warn: Warn): Props[] | undefined {
 function free(name: string, v: unknown, warn: Warn): unknown {
   // An identifier, but none that would pollute a prototype or collide with what the tag sends.
   if (!/^(?!(__proto__|constructor|prototype|url|referrer|trunc|hashed_\w*)$|\d)\w{1,64}$/.test(name)) return warn(name.slice(0, 64), 'not a valid name');
-  if (typeof v == 'boolean' || (typeof v == 'number' && isFinite(v))) return v;
+  if (typeof v == 'boolean' || Number.isFinite(v)) return v;
   return typeof v == 'string' ? text(name, v, warn) : warn(name, 'not a string/number/boolean');
 }
 
