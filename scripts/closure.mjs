@@ -1,7 +1,8 @@
 // A rollup plugin that runs Google Closure Compiler in ADVANCED mode over the tag's chunk, before
 // terser. ADVANCED inlines and folds across the whole program (it reuses variables and
-// parameters, inlines one-use helpers and constants) where terser stays more cautious: about 60 B
-// of gzip on the tag (docs/performance.md).
+// parameters, inlines one-use helpers and constants) where terser stays more cautious: 94 B of
+// gzip on the tag when it came in, against terser alone. Where its inlining costs bytes, the source
+// says `@noinline` (it reads the annotation from the JSDoc comments TypeScript keeps).
 //
 // ADVANCED also renames properties, which would break every name the tag shares with the world:
 // option names read from the site's `conf`, command names, wire and storage fields, browser APIs.
