@@ -25,7 +25,7 @@ function constants() {
   }
 }
 
-// Closure Compiler would inline it at its twelve calls, 24 B more gzip than the calls (@noinline).
+// @noinline: Closure Compiler would inline it at its twelve calls, 24 B more gzip.
 /** @noinline */
 const rotate = (x: number, n: number) => (x >>> n) | (x << (32 - n));
 
