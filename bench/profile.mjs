@@ -1,7 +1,8 @@
 // Where our tag's load time goes (part of `npm run bench`; `-- --no-profile` skips it): a CPU
 // profile (CDP Profiler, 50 µs sampling) of the load measurement, summed over a few loads. The tag
 // is rebuilt from src/ with the TypeScript and terser settings of rollup.config.mjs but without
-// name mangling, so that the profile names the source functions.
+// Closure Compiler (it inlines many functions) and without name mangling, so that the profile names
+// the source functions.
 import os from 'node:os';
 import path from 'node:path';
 import { rollup } from 'rollup';

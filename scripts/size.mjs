@@ -3,15 +3,16 @@
 //
 // SPEC §7 asks for 5,250 B. With everything SPEC §4–§6 now require (the drain and its 5,000-event /
 // 4 MB bound, the email guard for URLs and props, a load that opens no Web Storage, cookie
-// deletion that never writes at a public suffix) the tag measures 5,488 B after two passes of
-// byte cuts, and removing each remaining piece one at a time showed no way below ~5,420 B that
-// keeps SPEC's behaviour (docs/performance.md, "Where our bytes go"). Until SPEC settles which
-// gives way, the budget is what those features measure, with a few bytes to spare: it still fails
-// any change that adds bytes without paying for them.
+// deletion that never writes at a public suffix) terser alone left the tag at 5,488 B. Closure
+// Compiler in front of terser and uglify-js's mangler behind it (rollup.config.mjs), and the few
+// source changes they made pay (a helper or constant Closure handles badly), bring it to 5,289 B:
+// 39 B over. The rest would cost a SPEC feature (README, Decisions), so until SPEC says which gives
+// way the budget is what the tag measures, plus 1 B: it fails any change that adds bytes without
+// paying for them.
 import { readFileSync } from 'node:fs';
 import { gzipSync, brotliCompressSync, constants } from 'node:zlib';
 
-const BUDGET = 5490;
+const BUDGET = 5290;
 const BASELINE = 5064;
 const code = readFileSync(new URL('../dist/ping.min.js', import.meta.url));
 const gzip = gzipSync(code, { level: 9 }).length;

@@ -25,6 +25,8 @@ function constants() {
   }
 }
 
+// @noinline: Closure Compiler would inline it at its twelve calls, 24 B more gzip.
+/** @noinline */
 const rotate = (x: number, n: number) => (x >>> n) | (x << (32 - n));
 
 /** Lower-case hex SHA-256 of the UTF-8 bytes of `text`. */
@@ -60,15 +62,13 @@ export function sha256(text: string): string {
   return hash.map((v) => (v >>> 0).toString(16).padStart(8, '0')).join('');
 }
 
-const HASHED = /^[0-9a-f]{64}$/i;
-
 /**
  * Normalises and hashes an email or phone number the way Spotify's Conversions API expects.
  * A value that is already a SHA-256 (64 hex) is passed through, lower-cased, never hashed twice.
  * Returns undefined when nothing is left after normalising.
  */
 export function hashIdentifier(field: string, value: string): string | undefined {
-  if (HASHED.test(value)) return value.toLowerCase();
+  if (/^[0-9a-f]{64}$/i.test(value)) return value.toLowerCase();
   const normal = field == 'email' ? value.toLowerCase() : value.replace(/\D/g, '').replace(/^00/, '');
   return normal ? sha256(normal) : undefined;
 }

@@ -25,8 +25,6 @@ const SESSION_TIME = 1800; // seconds without a send
 const LEGACY_DEVICE = '__pdst';
 const CLICK = 'sp_click_id';
 const ALIAS = '__spdt_alias';
-const ALIAS_FIELDS = 'hashed_email hashed_phone_number id partner_user_id click_id'.split(' ');
-const HEX32 = /^[0-9a-f]{32}$/;
 const DAY = 86400;
 
 /** The click id as stored in its cookie: URL-encoded, at most 256 characters, never cut inside a character. */
@@ -39,12 +37,12 @@ export function encodeClickId(id: string): string {
 const decode = (value: string | undefined): string | undefined => attempt(() => (value ? decodeURIComponent(value) : undefined));
 
 /** A stored id, when it is one (32 hex); otherwise a new one. */
-const idOr = (stored: string | undefined) => (HEX32.test(stored!) ? stored! : hexId());
+const idOr = (stored: string | undefined) => (/^[0-9a-f]{32}$/.test(stored!) ? stored! : hexId());
 
 /** Only the alias fields, as strings: stored JSON is never trusted to carry anything else. */
 function aliasFields(source: unknown): Props {
   const picked: Props = {};
-  for (const name of ALIAS_FIELDS) {
+  for (const name of 'hashed_email hashed_phone_number id partner_user_id click_id'.split(' ')) {
     const v = (source as Props | undefined)?.[name];
     if (typeof v == 'string') picked[name] = v;
   }

@@ -5,7 +5,7 @@
  */
 import { watchRoutes } from './spa';
 import { captureClick, forgetIds, mergeAlias, resolveIds, type IdentityConfig } from './identity';
-import { attempt, has, read, safely, uuid, type Props } from './util';
+import { attempt, has, read, uuid, type Props } from './util';
 import { redactUrl } from './redact';
 import { isConsentState, type ConsentState } from './consent';
 import { createTransport, type OutEvent, type Sent } from './transport';
@@ -46,7 +46,7 @@ export function createCore(defaultEndpoint: string): Core {
   let consentByCommand = false; // an explicit consent call wins over the conf option
   const listeners: Record<EventType, Listener[]> = { send: [], warn: [] };
 
-  const emit = (type: EventType, data: unknown) => listeners[type].forEach((fn) => safely(() => fn(data)));
+  const emit = (type: EventType, data: unknown) => listeners[type].forEach((fn) => attempt(() => fn(data)));
   const log = (...args: unknown[]) => config.debug && console.log('[spdt]', ...args);
   const warner = (command: string): Warn => (field, reason) => {
     const message = `[spdt] ${command} ${field}: ${reason}`;
@@ -109,6 +109,8 @@ export function createCore(defaultEndpoint: string): Core {
     release();
   }
 
+  // @noinline: Closure Compiler would inline it into call(), 11 B more gzip.
+  /** @noinline */
   function track(command: string, props: unknown, options: unknown, time: number, url: string) {
     if (consent == 'denied') return;
     const warn = warner(command);
@@ -134,7 +136,7 @@ export function createCore(defaultEndpoint: string): Core {
 
   const core: Core = {
     call(command, props, options, time = Date.now(), url) {
-      safely(() => {
+      attempt(() => {
         const name = String(command);
         log(name, props);
         if (url) captureClick(url);
@@ -144,12 +146,12 @@ export function createCore(defaultEndpoint: string): Core {
         else warner(name)('command', 'unknown');
       });
     },
-    on: (type, fn) => safely(() => has(listeners, type) && typeof fn == 'function' && listeners[type].push(fn)),
-    off: (type, fn) => safely(() => has(listeners, type) && (listeners[type] = listeners[type].filter((f) => f !== fn))),
+    on: (type, fn) => attempt(() => has(listeners, type) && typeof fn == 'function' && listeners[type].push(fn)),
+    off: (type, fn) => attempt(() => has(listeners, type) && (listeners[type] = listeners[type].filter((f) => f !== fn))),
   };
 
   // A page that froze its History API simply gets no automatic views.
-  safely(() =>
+  attempt(() =>
     watchRoutes(() => {
       captureClick(location.href);
       if (config.spa) core.call('view');

@@ -96,6 +96,8 @@ export function cookieDomains(): string[] {
   return labels ? domainLevels().slice(labels - 2) : [''];
 }
 
+// @noinline: Closure Compiler would inline it into marker(), 4 B more gzip.
+/** @noinline */
 function probe(): number {
   for (const domain of domainLevels()) {
     setCookie(PROBE, '1', 60, domain);

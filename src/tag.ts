@@ -4,13 +4,13 @@
  */
 import { createCore } from './pixel';
 import { captureClick } from './identity';
-import { has, safely } from './util';
+import { has, attempt } from './util';
 
 /** A function stub (Spotify's, or ours) or the older object stub with `emit`/`on`/`off` and `_q`. */
 type Stub = { q?: ArrayLike<any>; _q?: ArrayLike<any[]>; version?: string; emit?: unknown; on?: unknown; off?: unknown };
 type Method = (a?: any, b?: any, c?: any) => void;
 
-safely(() => {
+attempt(() => {
   const w = window as unknown as { spdt?: unknown };
   const stub = w.spdt as Stub | undefined;
   if (stub?.version) return;
@@ -26,7 +26,7 @@ safely(() => {
    * [time, url, arguments] to `q`, the object stub pushes [method, ...args] to `_q`.
    */
   const run = (entry: any) =>
-    safely(() =>
+    attempt(() =>
       !Array.isArray(entry)
         ? core.call(entry[0], entry[1], entry[2])
         : typeof entry[0] == 'number'
@@ -38,7 +38,7 @@ safely(() => {
 
   const queued = [stub?.q, stub?._q];
   w.spdt = Object.assign(spdt, methods, { version: '1', q, _q: q });
-  if (stub) safely(() => Object.assign(stub, { q, _q: q }));
+  if (stub) attempt(() => Object.assign(stub, { q, _q: q }));
   for (const list of queued) for (let i = 0; i < list?.length!; i++) run(list![i]);
   captureClick(location.href);
 });

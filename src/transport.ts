@@ -4,7 +4,7 @@
  * fast as the browser admits requests.
  */
 import { local } from './storage';
-import { attempt, parseJson, safely, type Props } from './util';
+import { attempt, parseJson, type Props } from './util';
 
 export interface OutEvent {
   key: string;
@@ -135,7 +135,7 @@ export function createTransport(config: { endpoint: string; cookies: boolean }, 
   const schedule = (ms: number) => {
     timer = timer || setTimeout(() => {
       timer = 0;
-      safely(flush);
+      attempt(flush);
     }, ms);
   };
 
@@ -215,7 +215,7 @@ export function createTransport(config: { endpoint: string; cookies: boolean }, 
 
   /** The page is being hidden or left: send what we can now, persist the rest. */
   const onLeave = () =>
-    safely(() => {
+    attempt(() => {
       flush();
       persist();
     });

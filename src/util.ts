@@ -22,6 +22,8 @@ export const has = (o: object, k: string): boolean => ({}).hasOwnProperty.call(o
 /**
  * Runs `fn` and returns what it returns, or undefined when it throws: a tag must never break its
  * page, and the browser refuses many things (blocked cookies and storage, CSP, throwing getters).
+ * Every entry point from the page runs inside it. (An alias for the calls that return nothing
+ * would cost 11 B of gzip: Closure Compiler keeps it as a second variable.)
  */
 export function attempt<T>(fn: () => T): T | undefined {
   try {
@@ -30,9 +32,6 @@ export function attempt<T>(fn: () => T): T | undefined {
     return undefined;
   }
 }
-
-/** Runs `fn`, never letting it throw into the caller (the host page). */
-export const safely: (fn: () => void) => void = attempt;
 
 /** Reads `o[k]`, swallowing throwing getters and proxy traps. */
 export const read = (o: any, k: string): unknown => attempt(() => o?.[k]);

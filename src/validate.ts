@@ -30,8 +30,6 @@ const LINE_ITEM = (PRODUCT + ' value quantity').split(' ').slice(1);
 const MAX_STRING = 256;
 const MAX_ITEMS = 100;
 const MAX_FREE = 100;
-/** A free prop's name: an identifier, but none that would pollute a prototype or collide with what the tag sends. */
-const FREE_NAME = /^(?!(__proto__|constructor|prototype|url|referrer|trunc|hashed_\w*)$|\d)\w{1,64}$/;
 
 export const isEventCommand = (command: string): boolean => has(COMMANDS, command);
 
@@ -44,7 +42,7 @@ const numeric = (v: unknown) => (typeof v == 'string' && /^\s*(\d+(\.\d*)?|\.\d+
  * surrogate: a whole pair is one code point.)
  */
 export function text(field: string, v: unknown, warn: Warn): string | undefined {
-  if (typeof v == 'number' && isFinite(v)) v = '' + v;
+  if (Number.isFinite(v)) v = '' + v;
   if (typeof v != 'string') return warn(field, 'not a string');
   // Only `email`, which is hashed, may hold an address (SPEC §5); anything else holding one is dropped.
   if (field != 'email' && hasEmail(v)) return warn(field, 'looks like an email');
@@ -106,8 +104,9 @@ function lineItems(v: unknown, warn: Warn): Props[] | undefined {
 
 /** A free prop: a safe name and a string, number or boolean value. */
 function free(name: string, v: unknown, warn: Warn): unknown {
-  if (!FREE_NAME.test(name)) return warn(name.slice(0, 64), 'not a valid name');
-  if (typeof v == 'boolean' || (typeof v == 'number' && isFinite(v))) return v;
+  // An identifier, but none that would pollute a prototype or collide with what the tag sends.
+  if (!/^(?!(__proto__|constructor|prototype|url|referrer|trunc|hashed_\w*)$|\d)\w{1,64}$/.test(name)) return warn(name.slice(0, 64), 'not a valid name');
+  if (typeof v == 'boolean' || Number.isFinite(v)) return v;
   return typeof v == 'string' ? text(name, v, warn) : warn(name, 'not a string/number/boolean');
 }
 
