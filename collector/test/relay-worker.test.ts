@@ -259,6 +259,18 @@ describe('stopping', () => {
     await relay.stop();
     expect(await h.delivery('e-1')).toMatchObject({ state: 'pending', attempts: 1, last_error: expect.stringMatching(/cut short/) });
   });
+
+  it('stop() sends nothing more once it has cut requests short: the batches claimed ahead stay pending', async () => {
+    h = await relayHarness({ relay: { batch: 1 } });
+    await h.add(h.event('e-1'), h.event('e-2'), h.event('e-3'), h.event('e-4'));
+    const held = h.standin.holdNext(2);
+    const relay = h.start({ stopGraceMs: 200 });
+    await held;
+    await h.standin.waitFor((s) => s.heldRequests.length == 2);
+    await relay.stop();
+    expect(h.standin.received).toHaveLength(2); // each lane's request in flight; none after the cut
+    for (const id of ['e-1', 'e-2', 'e-3', 'e-4']) expect(await h.delivery(id), id).toMatchObject({ state: 'pending' });
+  });
 });
 
 describe('the token never appears', () => {

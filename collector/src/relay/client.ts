@@ -14,12 +14,16 @@ import type { Answer } from './outcome.js';
 /** Shared by every connection: Spotify's API is one origin, and idle sockets do not keep the process up. */
 const pool = new Agent({ keepAliveTimeout: 30_000 });
 
+const CUT_SHORT: Answer = { error: 'request cut short: the relay was stopping' };
+
 export function envelope(connectionId: string, events: SpotifyEvent[]): string {
   return JSON.stringify({ conversion_events: { capi_connection_id: connectionId, events } });
 }
 
 /** Posts the events; `stop` aborts the request when the relay shuts down past its grace. */
 export async function postEvents(connection: Connection, events: SpotifyEvent[], timeoutMs: number, stop?: AbortSignal): Promise<Answer> {
+  // A batch claimed ahead is still handed in after the relay has cut its requests short: not sent.
+  if (stop?.aborted) return CUT_SHORT;
   // One controller per request, let go when it ends. (`AbortSignal.any([timeout, stop])` would tie
   // every request's signal to the relay's lifelong `stop` signal: Node 20 never frees those.)
   const request = new AbortController();
@@ -43,7 +47,7 @@ export async function postEvents(connection: Connection, events: SpotifyEvent[],
     return { status: res.statusCode, body: await res.body.text(), retryAfter: (Array.isArray(retryAfter) ? retryAfter[0] : retryAfter) ?? null };
   } catch (error) {
     if (timedOut) return { error: `no answer within ${timeoutMs / 1000} s`, timedOut: true };
-    if (stop?.aborted) return { error: 'request cut short: the relay was stopping' };
+    if (stop?.aborted) return CUT_SHORT;
     return { error: `network error: ${describe(error)}` };
   } finally {
     clearTimeout(timer);

@@ -5,6 +5,7 @@
  * claimed batch is claimed again once its lease ends).
  */
 import { randomUUID } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import { hostname } from 'node:os';
 import type { CollectorContext, Connection } from '../context.js';
 import type { ClaimedDelivery, Outcome } from '../store/types.js';
@@ -65,6 +66,8 @@ export function startRelay(ctx: CollectorContext, options: RelayOptions = {}): R
 
   let running = true;
   const cut = new AbortController();
+  // Every request in flight listens to it (two lanes per connection, ten at once in a split).
+  setMaxListeners(0, cut.signal);
   let generation = 0;
   const sleepers = new Set<() => void>();
   const wakeAll = () => {
