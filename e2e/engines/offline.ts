@@ -54,6 +54,8 @@ export async function openNetwork(): Promise<ContextNetwork> {
   const stop = () => namespace.kill();
   process.once('exit', stop);
   namespace.once('exit', () => process.off('exit', stop));
+  // A send to a namespace that has died emits 'error': reported by the next answer(), never a crash.
+  namespace.on('error', () => {});
 
   /** The namespace's answer to the last request: the first reply `wanted` accepts. */
   const answer = (what: string, wanted: (r: Reply) => boolean) =>
@@ -73,7 +75,10 @@ export async function openNetwork(): Promise<ContextNetwork> {
       namespace.once('error', ended);
     });
 
-  await answer('start', (r) => !!r.ready);
+  await answer('start', (r) => !!r.ready).catch((error) => {
+    stop();
+    throw error;
+  });
   const exposed: net.Server[] = [];
   namespace.on('message', (r: Reply, socket?: net.Socket) => {
     if (r.accepted && socket) pipe(socket, net.connect(r.accepted, '127.0.0.1'));
@@ -103,5 +108,21 @@ export async function openNetwork(): Promise<ContextNetwork> {
       for (const server of exposed) server.close();
       namespace.kill();
     },
+  };
+}
+
+/**
+ * Where no namespace can be made (a container without the right to make one): the context uses
+ * this machine's network as it is, and only going offline fails, saying why.
+ */
+export function hostNetwork(why: Error): ContextNetwork {
+  return {
+    inside: (command, args) => [command, args],
+    expose: async () => {},
+    reach: async () => {},
+    setOnline: async () => {
+      throw why;
+    },
+    close: () => {},
   };
 }

@@ -17,7 +17,7 @@ import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import { Builder, By, Origin, type WebDriver, type WebElement } from 'selenium-webdriver';
 import { startProxy, type Proxy, type ProxiedRequest } from './proxy';
-import { openNetwork, type ContextNetwork } from './offline';
+import { hostNetwork, openNetwork, type ContextNetwork } from './offline';
 import { ENGINE_PATHS } from './paths';
 
 const POLL_MS = 50;
@@ -434,9 +434,15 @@ export class WebKitContext {
    * busy machine) a new session never answers: it gets a few seconds, then a fresh driver.
    */
   static async open(env: NodeJS.ProcessEnv, options: { javaScriptEnabled?: boolean } = {}) {
-    const network = await openNetwork();
+    const network = await openNetwork().catch(hostNetwork);
     const proxy = await startProxy();
-    await network.reach(proxy.port);
+    try {
+      await network.reach(proxy.port);
+    } catch (error) {
+      await proxy.close();
+      network.close();
+      throw error;
+    }
     const args = ['--automation', '--enable-page-cache=true'];
     if (options.javaScriptEnabled === false) args.push('--enable-javascript-markup=false');
     const capabilities = {
@@ -447,7 +453,11 @@ export class WebKitContext {
       'webkitgtk:browserOptions': { binary: ENGINE_PATHS.webkitBrowser, args },
     };
     for (let attempt = 1; ; attempt++) {
-      const { url, process: driverProcess } = await startDriver(env, network);
+      const { url, process: driverProcess } = await startDriver(env, network).catch(async (error) => {
+        await proxy.close();
+        network.close();
+        throw error;
+      });
       const session = new Builder().usingServer(url).withCapabilities(capabilities).build();
       const driver = await Promise.race([session, pause(SESSION_MS).then(() => undefined)]).catch(() => undefined);
       if (driver) {
