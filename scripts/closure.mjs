@@ -61,7 +61,11 @@ export default function closure({ internal }) {
         ];
         // The native build where one exists for this platform, else the Java one.
         const native = getNativeImagePath();
-        await run(native || 'java', native ? args : ['-jar', JAR_PATH, ...args], { maxBuffer: 1 << 26 });
+        await run(native || 'java', native ? args : ['-jar', JAR_PATH, ...args], { maxBuffer: 1 << 26 }).catch((error) => {
+          if (error.code != 'ENOENT') throw error;
+          // No native build of this version for this platform (macOS and Linux on ARM have none yet).
+          throw new Error(`Closure Compiler: no native build for ${process.platform}-${process.arch}, and no java on PATH to run its Java build: install a Java runtime (17 or later)`);
+        });
         // The map points into the chunk as it came in: rollup chains it to the sources.
         return { code: await readFile(file('out.js'), 'utf8'), map: await readFile(file('out.js.map'), 'utf8') };
       } finally {
