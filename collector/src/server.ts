@@ -89,10 +89,11 @@ const PREFLIGHT = {
   'access-control-max-age': '86400',
 };
 
-const NO_CONNECTION = {
-  all: 'no Spotify connection configured (SPDT_SPOTIFY_CONNECTION_ID and SPDT_SPOTIFY_TOKEN, or SPDT_CONFIG): events are stored, none will be relayed',
-  ingest: 'no Spotify connection configured (SPDT_SPOTIFY_CONNECTION_ID and SPDT_SPOTIFY_TOKEN, or SPDT_CONFIG): events stored by this node get no delivery, so no relay node will send them',
-  relay: 'no Spotify connection configured (SPDT_SPOTIFY_CONNECTION_ID and SPDT_SPOTIFY_TOKEN, or SPDT_CONFIG): this relay node has nothing to send',
+const NO_CONNECTION = 'no Spotify connection configured (SPDT_SPOTIFY_CONNECTION_ID and SPDT_SPOTIFY_TOKEN, or SPDT_CONFIG): ';
+const WITHOUT_CONNECTION = {
+  all: 'events are stored, none will be relayed',
+  ingest: 'events stored by this node get no delivery, so no relay node will send them',
+  relay: 'this relay node has nothing to send',
 } as const;
 
 export async function createCollector(config: Config, options: CollectorOptions = {}): Promise<Collector> {
@@ -161,7 +162,7 @@ export async function createCollector(config: Config, options: CollectorOptions 
       await app.listen({ port: config.port, host: config.host });
       if (options.relay !== false && config.role != 'ingest' && config.connections.length) relay = startRelay(ctx, options.relay || {});
       // Deliveries are planned at ingest from this node's connections: without one, nothing stored here is ever relayed.
-      if (!config.connections.length) ctx.log.warn(NO_CONNECTION[config.role]);
+      if (!config.connections.length) ctx.log.warn(NO_CONNECTION + WITHOUT_CONNECTION[config.role]);
       const address = app.server.address();
       const port = typeof address == 'object' && address ? address.port : config.port;
       const host = config.host.includes(':') ? `[${config.host}]` : config.host;

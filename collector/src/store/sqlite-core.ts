@@ -242,7 +242,6 @@ function prepareStatements(db: Database.Database) {
     eventsSince: prepare(`SELECT ${EVENT_COLUMNS} FROM events WHERE received_at >= ? ORDER BY received_at, seq LIMIT ?`),
     eventsOfSince: prepare(`SELECT ${EVENT_COLUMNS} FROM events WHERE key = ? AND received_at >= ? ORDER BY received_at, seq LIMIT ?`),
     changedEvents: prepare(`SELECT ${EVENT_COLUMNS} FROM events WHERE change_seq > ? ORDER BY change_seq LIMIT ?`),
-    eventsBySeq: prepare(`SELECT ${EVENT_COLUMNS} FROM events WHERE seq IN (SELECT value FROM json_each(?))`),
     deliveriesOfEvents: prepare(`SELECT ${DELIVERY_COLUMNS} FROM deliveries WHERE event_seq IN (SELECT value FROM json_each(?)) ORDER BY id`),
     dueClaims: prepare(
       `SELECT ${CLAIM_COLUMNS} FROM deliveries d JOIN events e ON e.seq = d.event_seq
